@@ -11,8 +11,9 @@
 mod dirread;
 mod error;
 mod node;
+pub mod synth;
 
 pub use dirread::DirCursor;
 pub use error::{Error, Result};
-pub use node::{Node, NodeRef, Opened, Tree, Walked};
 pub use ninefold_proto::{Qid, QidType, Stat};
+pub use node::{Node, NodeRef, Opened, Tree, Walked};

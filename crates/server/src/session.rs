@@ -1,0 +1,249 @@
+//! One connection: the read loop, the table of requests in flight, Tversion and Tflush.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::{Bytes, BytesMut};
+use ninefold_fs::Tree;
+use ninefold_io::{Frame, FrameReader, FrameSender, spawn_writer};
+use ninefold_proto::{HEADER_SIZE, MIN_MSIZE, Rmsg, Tmsg, VERSION_9P2000, decode_t, encode_r};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::fids::FidTable;
+use crate::{Config, handlers};
+
+/// What every request task of a connection shares.
+pub(crate) struct Session {
+    pub tree: Arc<dyn Tree>,
+    pub fids: FidTable,
+    pub principal: Option<String>,
+    msize: AtomicU32,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("fids", &self.fids.len())
+            .field("msize", &self.msize())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub fn msize(&self) -> u32 {
+        self.msize.load(Ordering::Relaxed)
+    }
+}
+
+/// A request being worked on: how to cancel it and how to know it has finished.
+#[derive(Debug)]
+struct Running {
+    cancel: oneshot::Sender<()>,
+    done: JoinHandle<()>,
+}
+
+impl Running {
+    /// Cancels the request and waits until its task has ended: after this, it has either
+    /// queued its reply or never will.
+    async fn cancel_and_wait(self) {
+        let _ = self.cancel.send(());
+        let _ = self.done.await;
+    }
+}
+
+/// Requests in flight by tag: O(1) lookup, and a tag in use is refused.
+#[derive(Debug, Default)]
+struct InFlight(Mutex<HashMap<u16, Running>>);
+
+impl InFlight {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u16, Running>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take(&self, tag: u16) -> Option<Running> {
+        self.lock().remove(&tag)
+    }
+
+    fn drain(&self) -> Vec<Running> {
+        self.lock().drain().map(|(_, r)| r).collect()
+    }
+}
+
+/// Serves `tree` on a read half and a write half until the peer hangs up or sends a frame
+/// that cannot be delimited. Everything the connection held is released before returning.
+pub async fn serve<R, W>(tree: Arc<dyn Tree>, r: R, w: W, config: Config) -> io::Result<()>
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (out, writer) = spawn_writer(w);
+    let sess = Arc::new(Session {
+        tree,
+        fids: FidTable::default(),
+        principal: config.principal.clone(),
+        msize: AtomicU32::new(0),
+    });
+    let inflight = Arc::new(InFlight::default());
+    let mut frames = FrameReader::new(r);
+
+    let result = loop {
+        let limit = match sess.msize() {
+            0 => config.max_msize,
+            m => m,
+        };
+        let frame = match frames.next(limit).await {
+            Ok(Some(f)) => f,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        };
+        if let Err(e) = dispatch(&sess, &inflight, &out, &config, frame).await {
+            break Err(e);
+        }
+    };
+
+    reset(&sess, &inflight).await;
+    drop(out);
+    // The writer ends once every reply task has dropped its sender.
+    match writer.await {
+        Ok(Err(e)) if result.is_ok() && e.kind() != io::ErrorKind::BrokenPipe => Err(e),
+        _ => result,
+    }
+}
+
+/// Handles one frame. An error here ends the connection.
+async fn dispatch(
+    sess: &Arc<Session>,
+    inflight: &Arc<InFlight>,
+    out: &FrameSender,
+    config: &Config,
+    frame: Bytes,
+) -> io::Result<()> {
+    let tag = u16::from_le_bytes([frame[5], frame[6]]);
+    let msg = match decode_t(frame) {
+        Ok((_, msg)) => msg,
+        Err(e) => {
+            tracing::debug!(tag, error = %e, "malformed request");
+            return reply(out, tag, Err(format!("malformed message: {e}"))).await;
+        }
+    };
+    tracing::trace!(tag, ?msg, "request");
+    match msg {
+        Tmsg::Version { msize, version } => {
+            // Tversion aborts everything outstanding and starts a fresh session.
+            reset(sess, inflight).await;
+            let r = negotiate(sess, config, msize, &version);
+            reply(out, tag, r).await
+        }
+        _ if sess.msize() == 0 => reply(out, tag, Err("version not negotiated".into())).await,
+        Tmsg::Flush { oldtag } => {
+            let old = inflight.take(oldtag);
+            start(inflight, out, tag, async move {
+                if let Some(old) = old {
+                    old.cancel_and_wait().await;
+                }
+                Ok(Rmsg::Flush)
+            })
+            .await
+        }
+        msg => {
+            let s = sess.clone();
+            start(inflight, out, tag, async move {
+                handlers::handle(&s, msg).await
+            })
+            .await
+        }
+    }
+}
+
+/// Runs a request in its own task, registered under its tag until it has replied.
+async fn start<F>(inflight: &Arc<InFlight>, out: &FrameSender, tag: u16, work: F) -> io::Result<()>
+where
+    F: Future<Output = Result<Rmsg, ninefold_fs::Error>> + Send + 'static,
+{
+    if !spawn_request(inflight, out, tag, work) {
+        return reply(out, tag, Err("duplicate tag".into())).await;
+    }
+    Ok(())
+}
+
+/// Spawns the request's task unless `tag` is already in flight.
+fn spawn_request<F>(inflight: &Arc<InFlight>, out: &FrameSender, tag: u16, work: F) -> bool
+where
+    F: Future<Output = Result<Rmsg, ninefold_fs::Error>> + Send + 'static,
+{
+    let mut table = inflight.lock();
+    if table.contains_key(&tag) {
+        return false;
+    }
+    let (cancel, cancelled) = oneshot::channel::<()>();
+    let out = out.clone();
+    let flights = inflight.clone();
+    let done = tokio::spawn(async move {
+        // Cancellation can only cut the work short, never the reply: a request whose work
+        // finished is answered even if a flush arrives at that moment.
+        let r = tokio::select! {
+            r = work => r,
+            _ = cancelled => return,
+        };
+        flights.take(tag);
+        let _ = send(
+            &out,
+            tag,
+            &r.unwrap_or_else(|e| Rmsg::Error {
+                ename: e.to_string(),
+            }),
+        )
+        .await;
+    });
+    table.insert(tag, Running { cancel, done });
+    true
+}
+
+/// Cancels every request in flight and clunks every fid, as Tversion and hang-up require.
+async fn reset(sess: &Arc<Session>, inflight: &InFlight) {
+    for r in inflight.drain() {
+        r.cancel_and_wait().await;
+    }
+    handlers::clunk_all(sess).await;
+}
+
+fn negotiate(sess: &Session, config: &Config, msize: u32, version: &str) -> Result<Rmsg, String> {
+    if msize < MIN_MSIZE {
+        return Err(format!("msize {msize} too small (minimum {MIN_MSIZE})"));
+    }
+    // "9P2000" and any dialect of it ("9P2000.u", "9P2000.L") get plain 9P2000 back.
+    let ours = version == VERSION_9P2000 || version.starts_with("9P2000.");
+    if !ours {
+        sess.msize.store(0, Ordering::Relaxed);
+        return Ok(Rmsg::Version {
+            msize,
+            version: "unknown".into(),
+        });
+    }
+    let msize = msize.min(config.max_msize);
+    sess.msize.store(msize, Ordering::Relaxed);
+    Ok(Rmsg::Version {
+        msize,
+        version: VERSION_9P2000.into(),
+    })
+}
+
+async fn reply(out: &FrameSender, tag: u16, r: Result<Rmsg, String>) -> io::Result<()> {
+    let msg = r.unwrap_or_else(|ename| Rmsg::Error { ename });
+    send(out, tag, &msg).await
+}
+
+async fn send(out: &FrameSender, tag: u16, msg: &Rmsg) -> io::Result<()> {
+    tracing::trace!(tag, ?msg, "reply");
+    let mut head = BytesMut::with_capacity(HEADER_SIZE + 64);
+    let payload = encode_r(tag, msg, &mut head, true);
+    out.send(Frame {
+        head: head.freeze(),
+        payload,
+    })
+    .await
+}
