@@ -1,0 +1,86 @@
+use std::io;
+use std::process::Stdio;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpStream, UnixStream};
+use tokio::process::{Child, Command};
+
+use crate::Addr;
+
+/// A connected byte stream, as two halves. A command's child process lives as long as the
+/// connection does.
+pub struct Conn {
+    pub reader: Box<dyn AsyncRead + Unpin + Send>,
+    pub writer: Box<dyn AsyncWrite + Unpin + Send>,
+    /// Kept so the child is killed and reaped when the connection goes.
+    pub child: Option<Child>,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("child", &self.child)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Conn {
+    pub fn from_stream<S>(s: S) -> Conn
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (r, w) = tokio::io::split(s);
+        Conn {
+            reader: Box::new(r),
+            writer: Box::new(w),
+            child: None,
+        }
+    }
+}
+
+/// This process's standard input and output.
+pub fn stdio() -> Conn {
+    Conn {
+        reader: Box::new(tokio::io::stdin()),
+        writer: Box::new(tokio::io::stdout()),
+        child: None,
+    }
+}
+
+/// Connects to `addr`. Errors name the address.
+pub async fn dial(addr: &Addr) -> io::Result<Conn> {
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("dial {addr}: {e}"));
+    match addr {
+        Addr::Unix(path) => Ok(Conn::from_stream(
+            UnixStream::connect(path).await.map_err(named)?,
+        )),
+        Addr::Tcp { host, port } => {
+            let s = TcpStream::connect((host.as_str(), *port))
+                .await
+                .map_err(named)?;
+            s.set_nodelay(true)?;
+            Ok(Conn::from_stream(s))
+        }
+        Addr::Command(cmd) => {
+            let mut child = Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(named)?;
+            let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+                return Err(io::Error::other(format!(
+                    "dial {addr}: no pipes to the command"
+                )));
+            };
+            Ok(Conn {
+                reader: Box::new(stdout),
+                writer: Box::new(stdin),
+                child: Some(child),
+            })
+        }
+    }
+}
