@@ -5,8 +5,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::wire::{put_qid, put_string, Reader};
-use crate::{DecodeError, MsgType, Rmsg, Stat, Tmsg, HEADER_SIZE, MAXWELEM};
+use crate::wire::{Reader, put_qid, put_string};
+use crate::{DecodeError, HEADER_SIZE, MAXWELEM, MsgType, Rmsg, Stat, Tmsg};
 
 /// Appends one T-message frame to `buf`.
 ///
@@ -305,4 +305,3 @@ fn stat_field(r: &mut Reader) -> Result<Stat, DecodeError> {
     }
     Ok(st)
 }
-

@@ -19,6 +19,6 @@ pub enum DecodeError {
     TooManyWalkElements(u16),
     #[error("stat entry size {declared} does not match its contents ({actual})")]
     BadStatSize { declared: usize, actual: usize },
-    #[error("count {count} exceeds the data in the message")]
+    #[error("count {count} does not match the data in the message")]
     BadCount { count: u32 },
 }

@@ -17,10 +17,10 @@ mod wire;
 
 pub use codec::{decode_r, decode_t, encode_r, encode_t};
 pub use error::DecodeError;
-pub use frame::{frame_len, HEADER_SIZE};
-pub use message::{Dialect, Rmsg, Tmsg, MsgType};
+pub use frame::{HEADER_SIZE, frame_len};
+pub use message::{Dialect, MsgType, Rmsg, Tmsg};
 pub use qid::{Qid, QidType};
-pub use stat::{read_dir_entries, Stat};
+pub use stat::{Stat, read_dir_entries};
 
 /// "No fid": the afid of an unauthenticated attach.
 pub const NOFID: u32 = u32::MAX;

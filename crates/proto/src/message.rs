@@ -50,19 +50,62 @@ pub enum MsgType {
 /// A request, client to server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tmsg {
-    Version { msize: u32, version: String },
-    Auth { afid: u32, uname: String, aname: String },
-    Attach { fid: u32, afid: u32, uname: String, aname: String },
-    Flush { oldtag: u16 },
-    Walk { fid: u32, newfid: u32, wnames: Vec<String> },
-    Open { fid: u32, mode: u8 },
-    Create { fid: u32, name: String, perm: u32, mode: u8 },
-    Read { fid: u32, offset: u64, count: u32 },
-    Write { fid: u32, offset: u64, data: Bytes },
-    Clunk { fid: u32 },
-    Remove { fid: u32 },
-    Stat { fid: u32 },
-    Wstat { fid: u32, stat: Stat },
+    Version {
+        msize: u32,
+        version: String,
+    },
+    Auth {
+        afid: u32,
+        uname: String,
+        aname: String,
+    },
+    Attach {
+        fid: u32,
+        afid: u32,
+        uname: String,
+        aname: String,
+    },
+    Flush {
+        oldtag: u16,
+    },
+    Walk {
+        fid: u32,
+        newfid: u32,
+        wnames: Vec<String>,
+    },
+    Open {
+        fid: u32,
+        mode: u8,
+    },
+    Create {
+        fid: u32,
+        name: String,
+        perm: u32,
+        mode: u8,
+    },
+    Read {
+        fid: u32,
+        offset: u64,
+        count: u32,
+    },
+    Write {
+        fid: u32,
+        offset: u64,
+        data: Bytes,
+    },
+    Clunk {
+        fid: u32,
+    },
+    Remove {
+        fid: u32,
+    },
+    Stat {
+        fid: u32,
+    },
+    Wstat {
+        fid: u32,
+        stat: Stat,
+    },
 }
 
 /// A reply, server to client.

@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::wire::{put_qid, put_string, string_size, Reader};
+use crate::wire::{Reader, put_qid, put_string, string_size};
 use crate::{DecodeError, Qid, QidType};
 
 /// One 9P2000 directory entry.
@@ -59,11 +59,23 @@ impl Stat {
 
     /// Encoded size including the leading size[2].
     pub fn size(&self) -> usize {
-        2 + Self::FIXED
-            + string_size(&self.name)
-            + string_size(&self.uid)
-            + string_size(&self.gid)
-            + string_size(&self.muid)
+        2 + Self::FIXED + self.strings().iter().map(|s| string_size(s)).sum::<usize>()
+    }
+
+    /// name, uid, gid, muid, cut so the entry's size still fits its size[2]: muid, gid and
+    /// uid give way first, the name last. Only absurdly long strings are ever cut.
+    fn strings(&self) -> [&str; 4] {
+        let mut budget = u16::MAX as usize - Self::FIXED - 4 * 2;
+        let mut out = [self.name.as_str(), &self.uid, &self.gid, &self.muid];
+        for s in out.iter_mut() {
+            let mut end = s.len().min(budget);
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            *s = &s[..end];
+            budget -= end;
+        }
+        out
     }
 
     /// Appends the entry, size[2] first.
@@ -77,10 +89,9 @@ impl Stat {
         buf.put_u32_le(self.atime);
         buf.put_u32_le(self.mtime);
         buf.put_u64_le(self.length);
-        put_string(buf, &self.name);
-        put_string(buf, &self.uid);
-        put_string(buf, &self.gid);
-        put_string(buf, &self.muid);
+        for s in self.strings() {
+            put_string(buf, s);
+        }
     }
 
     /// Decodes one whole entry, which must fill `bytes` exactly.
@@ -128,4 +139,26 @@ pub fn read_dir_entries(data: Bytes) -> Result<Vec<Stat>, DecodeError> {
         out.push(Stat::read(&mut r)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurdly_long_strings_are_cut_to_fit_the_entry() {
+        let st = Stat {
+            name: "n".repeat(70_000),
+            uid: "é".repeat(40_000),
+            gid: "g".into(),
+            ..Stat::default()
+        };
+        assert!(st.size() <= u16::MAX as usize + 2);
+        let mut buf = BytesMut::new();
+        st.encode(&mut buf);
+        assert_eq!(buf.len(), st.size());
+        let back = Stat::decode(buf.freeze()).unwrap();
+        assert!(st.name.starts_with(&back.name) && !back.name.is_empty());
+        assert!(back.uid.is_empty() || st.uid.starts_with(&back.uid));
+    }
 }
