@@ -1,1 +1,96 @@
-fn main() {}
+//! `ninefold`: Plan 9 commands on Linux. This file only parses arguments and reports errors;
+//! each subcommand lives in its own module and calls the library crates.
+
+mod exportfs;
+mod ninep;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Plan 9's network of files on Linux.
+#[derive(Debug, Parser)]
+#[command(name = "ninefold", version, about, long_about = None)]
+struct Cli {
+    /// Log what happens on stderr (-v: info, -vv: debug, -vvv: every 9P message).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Exportfs(exportfs::Args),
+    #[command(name = "9p")]
+    NineP(ninep::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: print them as clap formats them, and succeed.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line: clap's message up to its usage block.
+            let text = e.render().to_string();
+            let msg: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let msg = msg.join(" ");
+            let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+            eprintln!("ninefold: {msg} (try --help)");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(cli.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ninefold: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Exportfs(a) => exportfs::run(a).await,
+            Command::NineP(a) => ninep::run(a).await,
+        }
+    });
+    // Blocking reads of stdin must not keep the process alive after the work is done.
+    rt.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("ninefold: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NINEFOLD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Logs go to stderr: stdout may be carrying 9P.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

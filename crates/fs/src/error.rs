@@ -70,6 +70,13 @@ impl Error {
             ("operation not supported", 95),
             ("read or write too large", 27),
             ("bad offset in directory read", 22),
+            ("too many levels of symbolic links", 40),
+            ("no such device or address", 6),
+            ("resource temporarily unavailable", 11),
+            ("too many open files", 24),
+            ("text file busy", 26),
+            ("function not implemented", 38),
+            ("value too large for defined data type", 75),
             ("inappropriate use of fd", 9),
         ];
         TABLE
@@ -130,7 +137,13 @@ impl Error {
             32 => Error::HUNGUP,
             36 => Error::NAME_TOO_LONG,
             39 => Error::NOT_EMPTY,
-            40 => Error::new("too many levels of symbolic links"),
+            6 => Error::from_static("no such device or address"),
+            11 => Error::from_static("resource temporarily unavailable"),
+            23 | 24 => Error::from_static("too many open files"),
+            26 => Error::from_static("text file busy"),
+            38 => Error::from_static("function not implemented"),
+            40 => Error::from_static("too many levels of symbolic links"),
+            75 => Error::from_static("value too large for defined data type"),
             95 => Error::NOT_SUPPORTED,
             _ => Error::new(format!("system error {errno}")),
         }

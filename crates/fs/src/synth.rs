@@ -261,10 +261,10 @@ impl Node for SynthNode {
     }
 
     async fn clunk(&self) {
-        if self.opened.swap(false, Ordering::Relaxed) {
-            if let Some(f) = self.file() {
-                f.close().await;
-            }
+        if self.opened.swap(false, Ordering::Relaxed)
+            && let Some(f) = self.file()
+        {
+            f.close().await;
         }
     }
 

@@ -59,10 +59,10 @@ async fn write_batch<W: AsyncWrite + Unpin>(w: &mut W, batch: &[Frame]) -> io::R
     let mut parts: Vec<&[u8]> = Vec::with_capacity(batch.len() * 2);
     for f in batch {
         parts.push(&f.head);
-        if let Some(p) = &f.payload {
-            if !p.is_empty() {
-                parts.push(p);
-            }
+        if let Some(p) = &f.payload
+            && !p.is_empty()
+        {
+            parts.push(p);
         }
     }
     let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();

@@ -107,7 +107,7 @@ async fn open(sess: &Session, fid: u32, mode: u8) -> Result<Rmsg> {
 async fn create(sess: &Session, fid: u32, name: &str, perm: u32, mode: u8) -> Result<Rmsg> {
     check_mode(mode)?;
     if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
-        return Err(Error::from_static("illegal file name"));
+        return Err(Error::BAD_ARG);
     }
     let f = sess.fids.get(fid)?;
     if !f.node.qid().is_dir() {
