@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use ninefold_fs::Tree;
@@ -160,14 +161,31 @@ async fn dispatch(
 }
 
 /// Runs a request in its own task, registered under its tag until it has replied.
+///
+/// Most requests (stat, walk, clunk on most trees) finish without ever waiting. Such a
+/// request is polled once right here and answered at once: no task, no table entry, and the
+/// reply leaves before the next request is read, so a later Tflush finds nothing to wait
+/// for. Only work that really waits gets a task of its own.
 async fn start<F>(inflight: &Arc<InFlight>, out: &FrameSender, tag: u16, work: F) -> io::Result<()>
 where
     F: Future<Output = Result<Rmsg, ninefold_fs::Error>> + Send + 'static,
 {
+    if inflight.lock().contains_key(&tag) {
+        return reply(out, tag, Err("duplicate tag".into())).await;
+    }
+    let mut work = Box::pin(work);
+    if let Poll::Ready(r) = poll_once(work.as_mut()) {
+        return reply(out, tag, r.map_err(|e| e.to_string())).await;
+    }
+    // The task polls it again with a real waker, which replaces the no-op one.
     if !spawn_request(inflight, out, tag, work) {
         return reply(out, tag, Err("duplicate tag".into())).await;
     }
     Ok(())
+}
+
+fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+    f.poll(&mut Context::from_waker(Waker::noop()))
 }
 
 /// Spawns the request's task unless `tag` is already in flight.
