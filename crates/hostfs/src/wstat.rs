@@ -138,18 +138,67 @@ fn apply(
     }
     // The file must still be at its path beneath the root.
     open_self(root, path, held, OFlags::PATH)?;
-    if let Some(len) = plan.truncate {
-        match &open {
-            Some(o) if o.writable => ftruncate(&*o.fd, len).map_err(errno)?,
-            _ => {
-                let fd = open_self(root, path, held, OFlags::WRONLY | OFlags::NONBLOCK)?;
-                ftruncate(&fd, len).map_err(errno)?;
-            }
+    // All or nothing (stat(5)): take everything that can be refused before changing
+    // anything, rename first since it is what most often fails, and undo the rename if a
+    // later step fails after all.
+    let trunc_fd = match (plan.truncate, &open) {
+        (None, _) => None,
+        (Some(_), Some(o)) if o.writable => Some(o.fd.clone()),
+        (Some(_), _) => Some(Arc::new(open_self(
+            root,
+            path,
+            held,
+            OFlags::WRONLY | OFlags::NONBLOCK,
+        )?)),
+    };
+    let changes_inode = plan.chmod.is_some() || plan.chgrp.is_some() || plan.times.is_some();
+    let euid = rustix::process::geteuid();
+    if changes_inode && !euid.is_root() && host.st_uid != euid.as_raw() {
+        return Err(Error::PERM);
+    }
+    let renamed = match &plan.rename {
+        None => None,
+        Some(new) => {
+            let Some((old, parent_path)) = path.split_last() else {
+                return Err(Error::PERM);
+            };
+            let parent = open_beneath(root, parent_path, OFlags::PATH | OFlags::DIRECTORY)?;
+            rename_noreplace(&parent, old, new)?;
+            Some((parent, old.clone(), new.clone()))
         }
+    };
+    let rest = change_inode(held, &open, trunc_fd.as_deref(), &plan);
+    match (rest, renamed) {
+        (Err(e), Some((parent, old, new))) => {
+            if let Err(undo) = rename_noreplace(&parent, &new, &old) {
+                tracing::warn!(error = %undo, "could not undo a rename after a failed wstat");
+            }
+            Err(e)
+        }
+        (Err(e), None) => Err(e),
+        (Ok(()), Some((_, _, new))) => {
+            if let Some(last) = lock(state).path.last_mut() {
+                *last = new;
+            }
+            Ok(())
+        }
+        (Ok(()), None) => Ok(()),
+    }
+}
+
+/// The changes that stay with the inode: length, mode, group, times.
+fn change_inode(
+    held: &OwnedFd,
+    open: &Option<Opened>,
+    trunc_fd: Option<&OwnedFd>,
+    plan: &Plan,
+) -> Result<()> {
+    if let (Some(len), Some(fd)) = (plan.truncate, trunc_fd) {
+        ftruncate(fd, len).map_err(errno)?;
     }
     if let Some(mode) = plan.chmod {
         let mode = Mode::from_raw_mode(mode);
-        match &open {
+        match open {
             Some(o) => fchmod(&*o.fd, mode).map_err(errno)?,
             None => chmod_held(held, mode)?,
         }
@@ -166,16 +215,6 @@ fn apply(
     }
     if let Some(times) = &plan.times {
         utimensat(held, "", times, AtFlags::EMPTY_PATH).map_err(errno)?;
-    }
-    if let Some(new) = plan.rename {
-        let Some((old, parent_path)) = path.split_last() else {
-            return Err(Error::PERM);
-        };
-        let parent = open_beneath(root, parent_path, OFlags::PATH | OFlags::DIRECTORY)?;
-        rename_noreplace(&parent, old, &new)?;
-        if let Some(last) = lock(state).path.last_mut() {
-            *last = new;
-        }
     }
     Ok(())
 }

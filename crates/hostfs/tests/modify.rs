@@ -338,3 +338,22 @@ async fn a_directory_moved_out_of_the_root_is_out_of_reach() {
     );
     assert_eq!(file.open(OREAD).await.unwrap_err(), Error::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_failed_wstat_changes_nothing() {
+    let fx = Fixture::new();
+    fx.write("f", b"0123456789");
+    fx.write("taken", b"other");
+    set_mode(&fx.host("f"), 0o644);
+    let f = fx.walk("f").await.unwrap();
+    let mut st = Stat::dont_touch();
+    st.length = 2;
+    st.mode = 0o600;
+    st.mtime = 1_000_000;
+    st.name = "taken".into();
+    assert_eq!(f.wstat(&st).await.unwrap_err(), Error::EXISTS);
+    assert_eq!(std::fs::read(fx.host("f")).unwrap(), b"0123456789");
+    assert_eq!(host_mode(&fx.host("f")) & 0o777, 0o644);
+    assert_ne!(std::fs::metadata(fx.host("f")).unwrap().mtime(), 1_000_000);
+    assert_eq!(std::fs::read(fx.host("taken")).unwrap(), b"other");
+}
