@@ -115,7 +115,7 @@ impl RemoteNode {
         }
     }
 
-    /// Reads from `offset` until `buf_len` bytes or end of file, in as many Treads as needed.
+    /// Reads from `offset` until `want` bytes or end of file, in as many Treads as needed.
     pub async fn read_exact_or_eof(&self, mut offset: u64, want: usize) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(want.min(1 << 20));
         while out.len() < want {
