@@ -1,0 +1,288 @@
+//! The shape of the tree: which files exist, their qids, modes and owners.
+//!
+//! ```text
+//! /tcp/clone  /tcp/stats  /tcp/N/{ctl,data,err,listen,local,remote,status}
+//! ```
+//!
+//! qid.path is devip's `proto<<17 | conv<<5 | type`, with devip's numbers for the types,
+//! so a qid never changes while the server runs and two files never share one.
+
+use std::sync::Arc;
+
+use ninefold_fs::{Error, Qid, QidType, Result, Stat};
+use ninefold_proto::dm;
+
+use crate::conv::{Conv, MAX_CONVS, NETWORK, Proto};
+
+/// The protocols with a directory. Only TCP so far; UDP, and the `cs` and `dns` files, get
+/// their own variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProtoId {
+    Tcp,
+}
+
+impl ProtoId {
+    pub(crate) const ALL: [ProtoId; 1] = [ProtoId::Tcp];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ProtoId::Tcp => "tcp",
+        }
+    }
+
+    /// The protocol's number in qid paths.
+    fn index(self) -> u64 {
+        match self {
+            ProtoId::Tcp => 0,
+        }
+    }
+
+    fn by_name(name: &str) -> Option<ProtoId> {
+        ProtoId::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+// devip's file types (Qtopdir …), kept so the numbers read the same in a qid.
+const Q_TOPDIR: u64 = 1;
+const Q_PROTODIR: u64 = 8;
+const Q_CLONE: u64 = 9;
+const Q_STATS: u64 = 10;
+const Q_CONVDIR: u64 = 11;
+const Q_CTL: u64 = 12;
+
+/// The files of a conversation directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConvFile {
+    Ctl,
+    Data,
+    Err,
+    Listen,
+    Local,
+    Remote,
+    Status,
+}
+
+impl ConvFile {
+    const ALL: [ConvFile; 7] = [
+        ConvFile::Ctl,
+        ConvFile::Data,
+        ConvFile::Err,
+        ConvFile::Listen,
+        ConvFile::Local,
+        ConvFile::Remote,
+        ConvFile::Status,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            ConvFile::Ctl => "ctl",
+            ConvFile::Data => "data",
+            ConvFile::Err => "err",
+            ConvFile::Listen => "listen",
+            ConvFile::Local => "local",
+            ConvFile::Remote => "remote",
+            ConvFile::Status => "status",
+        }
+    }
+
+    fn qtype(self) -> u64 {
+        Q_CTL + self as u64
+    }
+
+    /// ctl, data, err and listen have the conversation's permission (fixed at 0660 here:
+    /// no wstat yet); the address and status files are read-only.
+    fn perm(self) -> u32 {
+        match self {
+            ConvFile::Ctl | ConvFile::Data | ConvFile::Err | ConvFile::Listen => 0o660,
+            ConvFile::Local | ConvFile::Remote | ConvFile::Status => 0o444,
+        }
+    }
+}
+
+fn qid_path(proto: ProtoId, conv: u32, ty: u64) -> u64 {
+    (proto.index() << 17) | ((u64::from(conv) & (MAX_CONVS as u64 - 1)) << 5) | ty
+}
+
+/// The whole device: every protocol's conversations.
+#[derive(Debug)]
+pub(crate) struct Net {
+    protos: Vec<Proto>,
+    /// atime and mtime of every file: when the tree was made.
+    pub time: u32,
+}
+
+impl Net {
+    pub(crate) fn new() -> Net {
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+        Net {
+            protos: ProtoId::ALL.into_iter().map(Proto::new).collect(),
+            time,
+        }
+    }
+
+    pub(crate) fn proto(&self, id: ProtoId) -> Result<&Proto> {
+        self.protos
+            .iter()
+            .find(|p| p.id == id)
+            .ok_or(Error::NOT_FOUND)
+    }
+}
+
+/// The file a node refers to.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    Root,
+    ProtoDir(ProtoId),
+    Clone(ProtoId),
+    Stats(ProtoId),
+    ConvDir(Arc<Conv>),
+    File(Arc<Conv>, ConvFile),
+}
+
+impl Target {
+    pub(crate) fn is_dir(&self) -> bool {
+        matches!(
+            self,
+            Target::Root | Target::ProtoDir(_) | Target::ConvDir(_)
+        )
+    }
+
+    pub(crate) fn qid(&self) -> Qid {
+        let path = match self {
+            Target::Root => Q_TOPDIR,
+            Target::ProtoDir(p) => qid_path(*p, 0, Q_PROTODIR),
+            Target::Clone(p) => qid_path(*p, 0, Q_CLONE),
+            Target::Stats(p) => qid_path(*p, 0, Q_STATS),
+            Target::ConvDir(c) => qid_path(c.proto, c.num, Q_CONVDIR),
+            Target::File(c, f) => qid_path(c.proto, c.num, f.qtype()),
+        };
+        let ty = if self.is_dir() {
+            QidType::DIR
+        } else {
+            QidType::FILE
+        };
+        Qid {
+            ty,
+            version: 0,
+            path,
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Target::Root => "/".to_owned(),
+            Target::ProtoDir(p) => p.name().to_owned(),
+            Target::Clone(_) => "clone".to_owned(),
+            Target::Stats(_) => "stats".to_owned(),
+            Target::ConvDir(c) => c.num.to_string(),
+            Target::File(_, f) => f.name().to_owned(),
+        }
+    }
+
+    pub(crate) fn stat(&self, net: &Net) -> Stat {
+        let (mode, owner, length) = match self {
+            Target::Root | Target::ProtoDir(_) => (dm::DMDIR | 0o555, NETWORK.into(), 0),
+            Target::Clone(_) => (0o666, NETWORK.into(), 0),
+            Target::Stats(_) => (0o444, NETWORK.into(), 0),
+            Target::ConvDir(c) => (dm::DMDIR | 0o555, c.owner(), 0),
+            Target::File(c, ConvFile::Data) => (0o660, c.owner(), c.queued()),
+            Target::File(c, f) => (f.perm(), c.owner(), 0),
+        };
+        Stat {
+            qid: self.qid(),
+            mode,
+            atime: net.time,
+            mtime: net.time,
+            length,
+            name: self.name(),
+            uid: owner.to_string(),
+            gid: NETWORK.to_owned(),
+            muid: owner.to_string(),
+            ..Stat::default()
+        }
+    }
+
+    /// The entry `name` of this directory.
+    pub(crate) fn walk1(&self, net: &Net, name: &str) -> Result<Target> {
+        match (self, name) {
+            (Target::Root | Target::ProtoDir(_), "..") => Ok(Target::Root),
+            (Target::Root, n) => ProtoId::by_name(n)
+                .map(Target::ProtoDir)
+                .ok_or(Error::NOT_FOUND),
+            (Target::ProtoDir(p), "clone") => Ok(Target::Clone(*p)),
+            (Target::ProtoDir(p), "stats") => Ok(Target::Stats(*p)),
+            (Target::ProtoDir(p), n) => {
+                let num = conv_number(n).ok_or(Error::NOT_FOUND)?;
+                let conv = net.proto(*p)?.get(num).ok_or(Error::NOT_FOUND)?;
+                Ok(Target::ConvDir(conv))
+            }
+            (Target::ConvDir(c), "..") => Ok(Target::ProtoDir(c.proto)),
+            (Target::ConvDir(c), n) => ConvFile::ALL
+                .into_iter()
+                .find(|f| f.name() == n)
+                .map(|f| Target::File(c.clone(), f))
+                .ok_or(Error::NOT_FOUND),
+            _ => Err(Error::WALK_NO_DIR),
+        }
+    }
+
+    /// The entries of this directory, in devip's order.
+    pub(crate) fn children(&self, net: &Net) -> Vec<Target> {
+        match self {
+            Target::Root => ProtoId::ALL.into_iter().map(Target::ProtoDir).collect(),
+            Target::ProtoDir(p) => {
+                let convs = net.proto(*p).map(Proto::all).unwrap_or_default();
+                let mut v: Vec<Target> = convs.into_iter().map(Target::ConvDir).collect();
+                v.push(Target::Clone(*p));
+                v.push(Target::Stats(*p));
+                v
+            }
+            Target::ConvDir(c) => ConvFile::ALL
+                .into_iter()
+                .map(|f| Target::File(c.clone(), f))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A conversation number as its directory is named: decimal, no sign, no leading zero.
+fn conv_number(name: &str) -> Option<u32> {
+    let canonical = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_digit())
+        && (name == "0" || !name.starts_with('0'));
+    if canonical { name.parse().ok() } else { None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversation_names() {
+        assert_eq!(conv_number("0"), Some(0));
+        assert_eq!(conv_number("17"), Some(17));
+        for bad in ["", "01", "+1", "-1", "1a", " 1", "99999999999"] {
+            assert_eq!(conv_number(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn qid_paths_follow_devip() {
+        assert_eq!(qid_path(ProtoId::Tcp, 3, Q_CTL), (3 << 5) | 12);
+        assert_eq!(qid_path(ProtoId::Tcp, 0, Q_CLONE), 9);
+        // Distinct for every file of the first conversations.
+        let mut seen = std::collections::HashSet::new();
+        for conv in 0..64 {
+            for f in ConvFile::ALL {
+                assert!(seen.insert(qid_path(ProtoId::Tcp, conv, f.qtype())));
+            }
+            assert!(seen.insert(qid_path(ProtoId::Tcp, conv, Q_CONVDIR)));
+        }
+        for t in [Q_TOPDIR, Q_PROTODIR, Q_CLONE, Q_STATS] {
+            assert!(seen.insert(qid_path(ProtoId::Tcp, 0, t)));
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Helpers shared by the tests: a root reached either directly through the `Node` trait or
+//! through ninefold's own server and client, and bounded versions of the usual file calls.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ninefold_client::Client;
+use ninefold_fs::{Error, NodeRef, Result, Stat, Tree};
+use ninefold_netfs::NetTree;
+use ninefold_server::{Config, serve_stream};
+
+pub const USER: &str = "glenda";
+
+/// The longest any single step may take.
+pub const STEP: Duration = Duration::from_secs(10);
+
+/// How a scenario reaches the tree.
+#[derive(Debug, Clone, Copy)]
+pub enum Via {
+    Direct,
+    Served,
+}
+
+pub async fn root(via: Via) -> NodeRef {
+    let tree = NetTree::new();
+    match via {
+        Via::Direct => tree.attach(USER, "").await.unwrap(),
+        Via::Served => {
+            let (a, b) = tokio::io::duplex(1 << 20);
+            let tree: Arc<dyn Tree> = Arc::new(tree);
+            tokio::spawn(serve_stream(tree, b, Config::default()));
+            let c = Client::connect_stream(a, 1 << 20).await.unwrap();
+            Arc::new(c.attach_node(USER, "").await.unwrap())
+        }
+    }
+}
+
+/// Runs `scenario` on a fresh tree, failing if the whole of it takes too long.
+pub async fn run<F, Fut>(via: Via, scenario: F)
+where
+    F: FnOnce(NodeRef) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let root = root(via).await;
+    tokio::time::timeout(Duration::from_secs(60), scenario(root))
+        .await
+        .expect("scenario timed out");
+}
+
+pub async fn bounded<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(STEP, f).await.expect("step timed out")
+}
+
+fn names(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub async fn walk(root: &NodeRef, path: &str) -> Result<NodeRef> {
+    let w = bounded(root.walk(&names(path))).await?;
+    w.node.ok_or(Error::NOT_FOUND)
+}
+
+pub async fn try_open(root: &NodeRef, path: &str, mode: u8) -> Result<NodeRef> {
+    let n = walk(root, path).await?;
+    bounded(n.open(mode)).await?;
+    Ok(n)
+}
+
+pub async fn open(root: &NodeRef, path: &str, mode: u8) -> NodeRef {
+    try_open(root, path, mode)
+        .await
+        .unwrap_or_else(|e| panic!("open {path}: {e}"))
+}
+
+/// One read from offset 0, as text.
+pub async fn text(n: &NodeRef) -> String {
+    let b = bounded(n.read(0, 8192)).await.unwrap();
+    String::from_utf8(b.to_vec()).unwrap()
+}
+
+/// Opens, reads and clunks a small file.
+pub async fn cat(root: &NodeRef, path: &str) -> String {
+    let n = open(root, path, ninefold_proto::om::OREAD).await;
+    let s = text(&n).await;
+    bounded(n.clunk()).await;
+    s
+}
+
+pub async fn write(n: &NodeRef, s: &str) -> Result<u32> {
+    bounded(n.write(0, Bytes::from(s.to_owned()))).await
+}
+
+/// Reads a stream until `len` bytes have come.
+pub async fn read_exactly(n: &NodeRef, len: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < len {
+        let b = bounded(n.read(0, (len - out.len()) as u32)).await.unwrap();
+        assert!(!b.is_empty(), "unexpected EOF after {} bytes", out.len());
+        out.extend_from_slice(&b);
+    }
+    out
+}
+
+/// The entries of a directory.
+pub async fn list(root: &NodeRef, path: &str) -> Vec<Stat> {
+    let d = open(root, path, ninefold_proto::om::OREAD).await;
+    let mut all = Vec::new();
+    let mut offset = 0;
+    loop {
+        let b = bounded(d.read(offset, 65536)).await.unwrap();
+        if b.is_empty() {
+            break;
+        }
+        offset += b.len() as u64;
+        all.extend(ninefold_proto::read_dir_entries(b).unwrap());
+    }
+    bounded(d.clunk()).await;
+    all
+}
+
+/// The port of an `addr!port\n` file.
+pub fn port_of(addr_file: &str) -> u16 {
+    addr_file
+        .trim_end()
+        .rsplit('!')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Polls `cond` until it holds, within [`STEP`].
+pub async fn eventually<F, Fut>(mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    bounded(async {
+        while !cond().await {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
