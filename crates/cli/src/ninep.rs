@@ -10,6 +10,8 @@ use ninefold_proto::{Stat, dm, om, read_dir_entries};
 use ninefold_transport::{Addr, Conn, dial};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
+use crate::stdout::BulkStdout;
+
 /// Talk 9P to a server: list, stat, read, write, create and remove files.
 #[derive(Debug, clap::Args)]
 #[command(
@@ -168,7 +170,7 @@ async fn read(root: &RemoteNode, path: &str) -> Result<()> {
     node.open(om::OREAD)
         .await
         .with_context(|| path.to_owned())?;
-    let mut out = tokio::io::stdout();
+    let mut out = BulkStdout::default();
     let chunk = node.client().max_io();
     let node = std::sync::Arc::new(node);
     let mut offset = 0u64;
@@ -189,8 +191,9 @@ async fn read(root: &RemoteNode, path: &str) -> Result<()> {
             .context("read task")?
             .with_context(|| path.to_owned())?;
         offset += data.len() as u64;
-        out.write_all(&data).await.context("stdout")?;
-        if data.len() < chunk as usize {
+        let short = data.len() < chunk as usize;
+        out.write(data).await?;
+        if short {
             // Shorter than asked: whatever was read beyond it may be wrong. Go on one by one.
             ahead.iter().for_each(|t| t.abort());
             break;
@@ -205,10 +208,9 @@ async fn read(root: &RemoteNode, path: &str) -> Result<()> {
             break;
         }
         offset += data.len() as u64;
-        out.write_all(&data).await.context("stdout")?;
+        out.write(data).await?;
     }
-    out.flush().await.context("stdout")?;
-    Ok(())
+    out.finish().await
 }
 
 async fn write(root: &RemoteNode, path: &str, truncate: bool) -> Result<()> {

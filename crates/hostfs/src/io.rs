@@ -40,7 +40,7 @@ pub(crate) fn read_at(fd: &OwnedFd, offset: u64, count: u32) -> Result<Bytes> {
         .saturating_sub(offset)
         .saturating_add(1);
     let first = usize::try_from(left).unwrap_or(count).max(8192).min(count);
-    let mut buf: Vec<u8> = Vec::with_capacity(first);
+    let mut buf: Vec<u8> = ninefold_io::pool::take(first);
     while buf.len() < count {
         if buf.len() == buf.capacity() {
             // The file grew while we read: double, within the count.
@@ -63,7 +63,9 @@ pub(crate) fn read_at(fd: &OwnedFd, offset: u64, count: u32) -> Result<Bytes> {
             break;
         }
     }
-    Ok(Bytes::from(buf))
+    // A pooled buffer may be larger than asked, and reads fill all of it.
+    buf.truncate(count);
+    Ok(ninefold_io::pool::freeze(buf))
 }
 
 /// Writes all of `data` at `offset` (or, on a stream, as one write).

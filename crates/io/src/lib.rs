@@ -5,6 +5,7 @@
 //! gathers every queued frame into a single vectored write: small replies are batched, large
 //! payloads are written from where they already are.
 
+pub mod pool;
 mod reader;
 mod writer;
 

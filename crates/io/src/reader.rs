@@ -1,7 +1,9 @@
 use std::io;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use ninefold_proto::frame_len;
+
+use crate::pool;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Reads whole 9P frames from a byte stream.
@@ -32,6 +34,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 Ok(Some(n)) if self.buf.len() >= n => {
                     return Ok(Some(self.buf.split_to(n).freeze()));
                 }
+                Ok(Some(n)) if n >= pool::MIN => return self.read_large(n).await.map(Some),
                 Ok(Some(n)) => self.buf.reserve(n - self.buf.len()),
                 Ok(None) => self.buf.reserve(READ_CHUNK),
             }
@@ -45,6 +48,29 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 ));
             }
         }
+    }
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// A large frame goes into a pooled buffer of its own, so its payload can be handed on
+    /// without copying and the memory reused once the caller is done with it.
+    async fn read_large(&mut self, n: usize) -> io::Result<Bytes> {
+        let mut v = pool::take(n);
+        // What is buffered is the start of this frame and nothing more (it is shorter).
+        v.extend_from_slice(&self.buf);
+        self.buf.clear();
+        while v.len() < n {
+            // Never read past the frame: what follows belongs to the next one.
+            let want = n - v.len();
+            let mut dst = (&mut v).limit(want);
+            if self.inner.read_buf(&mut dst).await? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed in the middle of a message",
+                ));
+            }
+        }
+        Ok(pool::freeze(v))
     }
 }
 
@@ -68,6 +94,26 @@ mod tests {
         assert_eq!(f2.len(), 9);
         writer.await.unwrap();
         assert!(r.next(1024).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_ends_where_its_size_says() {
+        let (a, mut b) = tokio::io::duplex(4096);
+        let n = pool::MIN + 1000;
+        let mut big = (n as u32).to_le_bytes().to_vec();
+        big.extend((4..n).map(|i| i as u8));
+        let mut small = vec![7, 0, 0, 0, 120, 1, 0];
+        let writer = tokio::spawn(async move {
+            big.append(&mut small);
+            b.write_all(&big).await.unwrap();
+        });
+        let mut r = FrameReader::new(a);
+        let f1 = r.next(1 << 20).await.unwrap().unwrap();
+        assert_eq!(f1.len(), n);
+        assert!(f1[4..].iter().enumerate().all(|(i, &x)| x == (i + 4) as u8));
+        let f2 = r.next(1 << 20).await.unwrap().unwrap();
+        assert_eq!(&f2[..], &[7, 0, 0, 0, 120, 1, 0]);
+        writer.await.unwrap();
     }
 
     #[tokio::test]
