@@ -508,7 +508,7 @@ fn bench(o: Opts) -> Result<()> {
                 ),
                 block_on: row(
                     "Client library Tstat, the same loop in `Runtime::block_on` (as \
-                     `#[tokio::main]` and `ninefold 9p` run) ← exportfs"
+                     `#[tokio::main]` programs run) ← exportfs"
                         .into(),
                 ),
             });
