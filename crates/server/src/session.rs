@@ -177,10 +177,9 @@ where
     if let Poll::Ready(r) = poll_once(work.as_mut()) {
         return reply(out, tag, r.map_err(|e| e.to_string())).await;
     }
-    // The task polls it again with a real waker, which replaces the no-op one.
-    if !spawn_request(inflight, out, tag, work) {
-        return reply(out, tag, Err("duplicate tag".into())).await;
-    }
+    // The task polls it again with a real waker, which replaces the no-op one. Only this
+    // loop adds tags, so the tag checked above is still free.
+    spawn_request(inflight, out, tag, work);
     Ok(())
 }
 
@@ -188,15 +187,13 @@ fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
     f.poll(&mut Context::from_waker(Waker::noop()))
 }
 
-/// Spawns the request's task unless `tag` is already in flight.
-fn spawn_request<F>(inflight: &Arc<InFlight>, out: &FrameSender, tag: u16, work: F) -> bool
+/// Spawns the request's task and registers it under its tag.
+fn spawn_request<F>(inflight: &Arc<InFlight>, out: &FrameSender, tag: u16, work: F)
 where
     F: Future<Output = Result<Rmsg, ninefold_fs::Error>> + Send + 'static,
 {
+    // Held across the spawn so the task cannot finish and deregister before it is entered.
     let mut table = inflight.lock();
-    if table.contains_key(&tag) {
-        return false;
-    }
     let (cancel, cancelled) = oneshot::channel::<()>();
     let out = out.clone();
     let flights = inflight.clone();
@@ -218,7 +215,6 @@ where
         .await;
     });
     table.insert(tag, Running { cancel, done });
-    true
 }
 
 /// Cancels every request in flight and clunks every fid, as Tversion and hang-up require.
