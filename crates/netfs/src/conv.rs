@@ -15,9 +15,11 @@ use ninefold_fs::{Error, Result};
 use tokio::sync::watch;
 
 use crate::addr::{self, Local, LocalPort};
+use crate::ctl;
 use crate::ctl::Ctl;
 use crate::tcp::{self, Listener, Opts, Stats, Stream};
 use crate::tree::ProtoId;
+use crate::udp::{self, Dgram};
 
 /// Conversations per protocol: the qid has 12 bits for the number (devip's `Maskconv`).
 pub(crate) const MAX_CONVS: usize = 1 << 12;
@@ -25,6 +27,7 @@ pub(crate) const MAX_CONVS: usize = 1 << 12;
 pub(crate) const IN_USE: Error = Error::from_static("connection in use");
 pub(crate) const NOT_ANNOUNCED: Error = Error::from_static("not announced");
 pub(crate) const NO_FREE: Error = Error::from_static("no free devices");
+pub(crate) const NO_LISTEN: Error = Error::from_static("listen not supported");
 
 /// The owner of everything nobody has opened.
 pub(crate) const NETWORK: &str = "network";
@@ -35,6 +38,7 @@ pub(crate) struct Proto {
     pub id: ProtoId,
     convs: Mutex<Vec<Arc<Conv>>>,
     pub stats: Arc<Stats>,
+    pub udp_stats: Arc<udp::Stats>,
 }
 
 impl Proto {
@@ -43,6 +47,15 @@ impl Proto {
             id,
             convs: Mutex::new(Vec::new()),
             stats: Arc::default(),
+            udp_stats: Arc::default(),
+        }
+    }
+
+    /// The contents of `stats`.
+    pub(crate) fn stats_text(&self) -> String {
+        match self.id {
+            ProtoId::Tcp => self.stats.text(MAX_CONVS),
+            ProtoId::Udp => self.udp_stats.text(),
         }
     }
 
@@ -73,7 +86,12 @@ impl Proto {
             return Err(NO_FREE);
         }
         let num = u32::try_from(table.len()).map_err(|_| NO_FREE)?;
-        let c = Arc::new(Conv::new(self.id, num, self.stats.clone()));
+        let c = Arc::new(Conv::new(
+            self.id,
+            num,
+            self.stats.clone(),
+            self.udp_stats.clone(),
+        ));
         c.claim_if_free(user, &mut phase);
         table.push(c.clone());
         Ok(c)
@@ -86,6 +104,10 @@ impl Proto {
         conv.acquire(user)?;
         // Released however this ends, including a Tflush dropping the future.
         let _use = Use(conv.clone());
+        // Per-peer UDP conversations are not made yet: only `headers` mode serves a port.
+        if self.id == ProtoId::Udp {
+            return Err(NO_LISTEN);
+        }
         let listener = conv.listener()?;
         let sock = listener.accept().await?;
         let opts = conv.lock().opts;
@@ -104,6 +126,8 @@ pub(crate) enum Phase {
     Connecting,
     Announced(Arc<Listener>),
     Connected(Arc<Stream>),
+    /// A UDP socket, connected or announced.
+    Datagram(Arc<Dgram>),
     /// Hung up with this reason: reads and writes fail with it until the last close.
     Hungup(Error),
 }
@@ -119,6 +143,8 @@ struct Inner {
     local: Option<SocketAddr>,
     remote: Option<SocketAddr>,
     opts: Opts,
+    /// UDP `headers` was asked for (before or after the socket exists).
+    headers: bool,
 }
 
 /// One conversation, `/net/<proto>/<num>`.
@@ -127,17 +153,19 @@ pub(crate) struct Conv {
     pub proto: ProtoId,
     pub num: u32,
     stats: Arc<Stats>,
+    udp_stats: Arc<udp::Stats>,
     inner: Mutex<Inner>,
     /// Ticks when the conversation is hung up or freed: what `err` waits for.
     ended: watch::Sender<u64>,
 }
 
 impl Conv {
-    fn new(proto: ProtoId, num: u32, stats: Arc<Stats>) -> Conv {
+    fn new(proto: ProtoId, num: u32, stats: Arc<Stats>, udp_stats: Arc<udp::Stats>) -> Conv {
         Conv {
             proto,
             num,
             stats,
+            udp_stats,
             inner: Mutex::new(Inner {
                 inuse: 0,
                 owner: None,
@@ -146,6 +174,7 @@ impl Conv {
                 local: None,
                 remote: None,
                 opts: Opts::default(),
+                headers: false,
             }),
             ended: watch::Sender::new(0),
         }
@@ -200,6 +229,7 @@ impl Conv {
             g.local = None;
             g.remote = None;
             g.opts = Opts::default();
+            g.headers = false;
             std::mem::replace(&mut g.phase, Phase::Idle)
         };
         self.ended.send_modify(|n| *n += 1);
@@ -208,6 +238,7 @@ impl Conv {
             // A graceful close (FIN); operations still running see the channel hung up.
             Phase::Connected(s) => s.hang(Error::HUNGUP, false),
             Phase::Announced(l) => l.hang(),
+            Phase::Datagram(d) => d.hang(Error::HUNGUP),
             _ => {}
         }
     }
@@ -225,6 +256,31 @@ impl Conv {
         }
     }
 
+    /// The UDP socket behind `data`, or why there is none.
+    fn dgram(&self) -> Result<Arc<Dgram>> {
+        match &self.lock().phase {
+            Phase::Datagram(d) => Ok(d.clone()),
+            Phase::Hungup(e) => Err(e.clone()),
+            _ => Err(tcp::NOT_CONNECTED),
+        }
+    }
+
+    /// A read of `data`: bytes of the stream, or one datagram.
+    pub(crate) async fn read_data(&self, count: u32) -> Result<bytes::Bytes> {
+        match self.proto {
+            ProtoId::Tcp => self.stream()?.read(count).await,
+            ProtoId::Udp => self.dgram()?.read(count).await,
+        }
+    }
+
+    /// A write of `data`: bytes of the stream, or one datagram.
+    pub(crate) async fn write_data(&self, data: &[u8]) -> Result<u32> {
+        match self.proto {
+            ProtoId::Tcp => self.stream()?.write(data).await,
+            ProtoId::Udp => self.dgram()?.write(data).await,
+        }
+    }
+
     fn listener(&self) -> Result<Arc<Listener>> {
         match &self.lock().phase {
             Phase::Announced(l) => Ok(l.clone()),
@@ -234,7 +290,10 @@ impl Conv {
 
     /// Bytes waiting to be read from `data`.
     pub(crate) fn queued(&self) -> u64 {
-        self.stream().map_or(0, |s| s.queued())
+        match self.proto {
+            ProtoId::Tcp => self.stream().map_or(0, |s| s.queued()),
+            ProtoId::Udp => self.dgram().map_or(0, |d| d.queued()),
+        }
     }
 
     pub(crate) fn local_text(&self) -> String {
@@ -251,6 +310,7 @@ impl Conv {
             Phase::Connecting => "Syn_sent\n".to_owned(),
             Phase::Announced(_) => "Listen\n".to_owned(),
             Phase::Connected(s) => format!("{} qin {}\n", s.state(), s.queued()),
+            Phase::Datagram(d) => format!("Open qin {} qout 0\n", d.queued()),
         }
     }
 
@@ -273,6 +333,9 @@ impl Conv {
 
     /// Carries out one control message.
     pub(crate) async fn ctl(self: &Arc<Self>, msg: Ctl) -> Result<()> {
+        if self.proto == ProtoId::Udp {
+            return self.udp_ctl(msg).await;
+        }
         match msg {
             Ctl::Connect { remote, local } => self.connect(remote, local).await,
             Ctl::Announce(local) => self.announce(local),
@@ -292,7 +355,73 @@ impl Conv {
             Ctl::Ttl(n) => self.set_opts(|o| o.ttl = Some(n)),
             Ctl::Tos(n) => self.set_opts(|o| o.tos = Some(n)),
             Ctl::Ignored => Ok(()),
+            Ctl::Headers => Err(ctl::UNKNOWN),
         }
+    }
+
+    /// Carries out one control message of a UDP conversation.
+    async fn udp_ctl(&self, msg: Ctl) -> Result<()> {
+        match msg {
+            Ctl::Connect { remote, local } => self.udp_connect(remote, local).await,
+            Ctl::Announce(local) => self.udp_announce(local),
+            Ctl::Bind(local) => self.bind(local),
+            Ctl::Headers => {
+                let mut g = self.lock();
+                g.headers = true;
+                if let Phase::Datagram(d) = &g.phase {
+                    d.set_headers();
+                }
+                Ok(())
+            }
+            Ctl::Hangup | Ctl::Reject => {
+                self.hangup(tcp::HANGUP);
+                Ok(())
+            }
+            Ctl::Ttl(n) => self.set_opts(|o| o.ttl = Some(n)),
+            Ctl::Tos(n) => self.set_opts(|o| o.tos = Some(n)),
+            // `close` ends a TCP byte stream; a datagram socket has nothing to end.
+            Ctl::Close | Ctl::Ignored => Ok(()),
+            Ctl::Keepalive(_) => Err(ctl::UNKNOWN),
+        }
+    }
+
+    /// UDP `connect`: binds and fixes the peer; no packet is sent, so it returns at once.
+    async fn udp_connect(&self, remote: SocketAddr, local: Option<Local>) -> Result<()> {
+        let (from, opts, headers) = {
+            let g = self.lock();
+            if !matches!(g.phase, Phase::Idle) {
+                return Err(IN_USE);
+            }
+            (dial_from(remote, local)?, g.opts, g.headers)
+        };
+        let d = Dgram::connect(remote, from, opts, headers, self.udp_stats.clone()).await?;
+        let mut g = self.lock();
+        // Another write may have set the conversation up meanwhile.
+        if !matches!(g.phase, Phase::Idle) {
+            return Err(IN_USE);
+        }
+        if g.headers {
+            d.set_headers();
+        }
+        g.local = Some(d.local);
+        g.remote = d.remote;
+        g.phase = Phase::Datagram(d);
+        Ok(())
+    }
+
+    fn udp_announce(&self, local: Local) -> Result<()> {
+        let mut g = self.lock();
+        if !matches!(g.phase, Phase::Idle) {
+            return Err(IN_USE);
+        }
+        let LocalPort::Num(port) = local.port else {
+            return Err(Error::PERM);
+        };
+        let d = Dgram::announce(local.ip, port, g.opts, g.headers, self.udp_stats.clone())?;
+        g.local = Some(d.local);
+        g.remote = None;
+        g.phase = Phase::Datagram(d);
+        Ok(())
     }
 
     /// Records an option and applies it to the socket the conversation has now, if any.
@@ -303,6 +432,7 @@ impl Conv {
         match &g.phase {
             Phase::Connected(s) => opts.apply(s.sock(), s.local)?,
             Phase::Announced(l) => opts.apply(l.sock(), l.local)?,
+            Phase::Datagram(d) => opts.apply(d.sock(), d.local)?,
             _ => {}
         }
         g.opts = opts;
@@ -399,6 +529,7 @@ impl Conv {
         match old {
             Phase::Connected(s) => s.hang(reason, true),
             Phase::Announced(l) => l.hang(),
+            Phase::Datagram(d) => d.hang(reason),
             _ => {}
         }
     }

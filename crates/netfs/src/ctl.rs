@@ -35,6 +35,8 @@ pub(crate) enum Ctl {
     Ttl(u32),
     /// `tos [n]`; 0 without an argument.
     Tos(u32),
+    /// `headers` (UDP): the 52-byte header on every datagram of `data`.
+    Headers,
     /// `reject N cause` (libc reject(2)): the call is dropped.
     Reject,
     /// Accepted and without effect on host sockets: `accept N` (libc accept(2) writes it
@@ -83,6 +85,7 @@ pub(crate) fn parse(msg: &[u8]) -> Result<Ctl> {
         ),
         "tos" => Ctl::Tos(byte_or(args, 0).ok_or(Error::BAD_ARG)?),
         "reject" => Ctl::Reject,
+        "headers" => Ctl::Headers,
         "accept" | "ignoreadvice" | "checksum" | "maxfragsize" | "tcpporthogdefense" => {
             Ctl::Ignored
         }

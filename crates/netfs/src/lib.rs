@@ -2,9 +2,12 @@
 //!
 //! [`NetTree`] serves the IP device's files on host sockets, so anything that speaks
 //! Plan 9's network interface (dial(2), aux/listen, netstat, or a shell script with `echo`
-//! and `cat`) can use the host's TCP through 9P:
+//! and `cat`) can use the host's TCP and UDP, and its resolver, through 9P:
 //!
 //! ```text
+//! /cs                        write net!host!service; each read: one `/net/tcp/clone a!p`
+//! /dns                       write `name ip|ipv6|ptr`; each read: one `name ip\ta.b.c.d`
+//! /udp/…                     as /tcp, one datagram per read or write of data
 //! /tcp/clone                 open: allocates a conversation; the fid becomes its ctl
 //! /tcp/stats                 Name: value counters
 //! /tcp/N/ctl                 read: N; write: connect, announce, hangup, close, keepalive …
@@ -15,10 +18,60 @@
 //! /tcp/N/err                 reads wait until N is hung up, then EOF
 //! ```
 //!
-//! The behaviour follows the specification in `plan9-net.md` (§1–6). Modules: `addr`
+//! The behaviour follows the specification in `plan9-net.md` (§1–7). Modules: `addr`
 //! (Plan 9 addresses), `ctl` (parsing control messages), `tree` (layout, qids, stat),
-//! `conv` (conversations: lifetime and states), `tcp` (host sockets), `node` (the
-//! fid).
+//! `conv` (conversations: lifetime and states), `tcp` and `udp` (host sockets), `cs` and
+//! `dns` (translation with the host's resolver), `node` (the fid).
+//!
+//! # cs and dns
+//!
+//! Both files work as Plan 9's: open ORDWR, write one query (a failed lookup fails the
+//! write with the reason), then read from offset 0 on; each read returns the rest of one
+//! record (no newline), as cs's `rread` does with offsets, until an empty read. A query
+//! longer than 127 bytes fails with `request too long`. Each fid has its own answer.
+//!
+//! - **cs**: `net!host!service[!rest]`, `tcp!…`, `udp!…`. `net` gives every tcp line,
+//!   then every udp line (not P9's "first network that answers, the rest on later
+//!   reads"), and no `!fasttimeout` on the udp lines. At most 20 lines. Services: numbers
+//!   and `*` pass through; names come from `/etc/services` (a small built-in table if the
+//!   file is missing) per protocol, overridden by Plan 9's own (`9fs` 564, `styx` 6666,
+//!   `exportfs` 17007, `rexexec` 17009, `cpu` 17013, `venti` 17034, …, TCP only); unknown →
+//!   `can't translate service`, as is a query without a service. Hosts: `*` or `::` give
+//!   the announce form (`/net/tcp/clone 564`); literals (brackets removed) are printed as
+//!   `%I` does; names go to the host resolver (getaddrinfo on a blocking thread, inside the
+//!   write: a Tflush abandons the wait, not the thread), IPv4 before IPv6, duplicates
+//!   dropped. `$attr` (ndb) and names with blanks or controls fail with `can't translate
+//!   address`, as does a failed lookup. An unknown network is passed on untranslated
+//!   (`/net/il/clone host!svc`). `!rest` is appended. The control writes `debug`, `ipv6`,
+//!   `ipv4`, `paranoia`, `refresh`, `add …` are accepted and do nothing; there is no
+//!   `!attr=val` ndb query, no `!r` for restricted services and no reordering by subnet.
+//! - **dns**: `name ip` (A), `name ipv6` (AAAA) from getaddrinfo; `name ptr` from
+//!   `/etc/hosts` only (std has no getnameinfo, and no crate was added), with the name as
+//!   `4.3.2.1.in-addr.arpa`, the `ip6.arpa` nibbles, or the address itself. Records read as
+//!   Plan 9's dns prints them: `owner type\tvalue`. Errors are the spec's words: no answer
+//!   → `name does not exist`; no blank → `illegal request X`; a type nobody knows →
+//!   `unknown type X`; a real RR type other than those three (`mx`, `txt`, `all`, a
+//!   number …) → `dns failure`; a write at a non-zero offset → `writing at non-zero
+//!   offset`. The `!name type` (ndb attribute) form and the control writes are not there.
+//!
+//! # UDP
+//!
+//! `connect addr!port [local]` binds and connects a socket at once (no packet is sent).
+//! `announce [addr!]port` binds (`announce port` or `*!port`: dual-stack `[::]`). `headers`
+//! (before or after the announce) puts Plan 9's 52-byte header — raddr, laddr, ifcaddr (16
+//! bytes each, v4-mapped), rport, lport (big-endian) — before every datagram read, and
+//! takes the destination from it on every write (lport and laddr ignored: the datagram
+//! leaves from the conversation's socket). Without IP_PKTINFO the host does not say which
+//! local address a datagram came to, so laddr and ifcaddr read as the bound address (`::`
+//! when bound to every address). Each read is one datagram, cut to the read count (the rest
+//! is lost); a write shorter than a header is dropped and reported written, as in Plan 9.
+//! `data` I/O before connect/announce, and writes on an announced conversation without
+//! `headers`, fail with `not connected`. An ICMP error seen by a connected socket fails the
+//! next read (`connection refused`) instead of hanging the conversation up. `status` is
+//! `Open qin N qout 0` (N: the size of the next datagram); `stats` has InDatagrams, NoPorts
+//! (always 0), InErrors, OutDatagrams. `hangup` wakes blocked reads with `Hangup`; `ttl` and
+//! `tos` apply as on TCP; `close`, `accept`, `ignoreadvice` and the like are ignored;
+//! `keepalive` is `unknown control request`, as `headers` is on TCP.
 //!
 //! # Where Plan 9, 9front and Inferno differ, and what this tree does
 //!
@@ -70,30 +123,38 @@
 //! - `hangup` during a `connect` ends the dial at once (the write fails with `Hangup`); a
 //!   Tflush of the write puts the conversation back to Idle.
 //! - At most 4096 conversations per protocol (12 bits of qid), then `no free devices`.
-//! - The root directory lists only `tcp`.
+//! - The root directory lists `tcp`, `udp`, `cs` and `dns` (0666, owner `network`). In
+//!   Plan 9 cs and dns are separate servers mounted on `/net`; here they share the tree.
 //!
 //! # Not here yet
 //!
-//! - `udp` (with `headers`), `cs` and `dns`, `ipifc`, `arp`, `ndb`, `iproute`, `log`.
-//! - Host names: only literal addresses are accepted (`bad ip address syntax` otherwise);
-//!   translating names is `cs`'s job.
+//! - `listen` on UDP (per-peer conversations of an announced port without `headers`): the
+//!   open fails with `listen not supported`. Also `oldheaders`/`headers4` (Inferno only).
+//! - `ipifc`, `arp`, `ndb`, `iproute`, `log`, `icmp`.
+//! - Host names in ctl messages: only literal addresses are accepted (`bad ip address
+//!   syntax` otherwise); translating names is `cs`'s job.
+//! - dns RR types beyond A, AAAA and PTR (needs a resolver library), and reverse lookups
+//!   through DNS rather than `/etc/hosts`.
 //! - wstat of `ctl`/`data` (owner and permission changes).
 //! - An export policy (which principals may connect or announce where): see `security.md`
 //!   §1.10 — serve this tree only to trusted clients until it exists.
 
 mod addr;
 mod conv;
+mod cs;
 mod ctl;
+mod dns;
 mod node;
 mod tcp;
 mod tree;
+mod udp;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use ninefold_fs::{NodeRef, Result, Tree};
 
-/// The IP device: `/tcp` on the host's sockets.
+/// The IP device: `/tcp` and `/udp` on the host's sockets, with `/cs` and `/dns`.
 #[derive(Debug, Clone)]
 pub struct NetTree {
     net: Arc<tree::Net>,

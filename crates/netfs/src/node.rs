@@ -8,9 +8,9 @@ use ninefold_fs::synth::slice_at;
 use ninefold_fs::{DirCursor, Error, Node, NodeRef, Opened, Qid, Result, Stat};
 use ninefold_proto::om;
 
-use crate::conv::{MAX_CONVS, Phase, Use};
-use crate::ctl;
+use crate::conv::{Phase, Use};
 use crate::tree::{ConvFile, Net, Target};
+use crate::{cs, ctl, dns};
 
 pub(crate) struct NetNode {
     net: Arc<Net>,
@@ -34,6 +34,8 @@ enum Open {
     /// Opened `ctl`, `data` or `err` (or `clone` or `listen`, which became a `ctl`): the
     /// conversation stays in use until this is dropped, at clunk.
     Conv(#[allow(dead_code)] Use),
+    /// Opened `cs` or `dns`: the records answering the last query, one per read.
+    Query(Vec<Bytes>),
 }
 
 impl std::fmt::Debug for NetNode {
@@ -75,6 +77,35 @@ impl NetNode {
             qid: s.at.qid(),
             iounit: 0,
         }
+    }
+
+    /// A read of `cs` or `dns`: the rest of the record `offset` falls in, as Plan 9's cs
+    /// does, so reading on from where the last read ended returns one record per read.
+    fn read_record(&self, offset: u64, count: u32) -> Result<Bytes> {
+        let s = self.state();
+        let Open::Query(records) = &s.open else {
+            return Err(Error::BAD_USE);
+        };
+        let mut off = offset;
+        for r in records {
+            let len = r.len() as u64;
+            if off < len {
+                return Ok(slice_at(r, off, count));
+            }
+            off -= len;
+        }
+        Ok(Bytes::new())
+    }
+
+    /// Keeps the answer to a query for the reads to come; a failed query leaves none.
+    fn answer(&self, answer: Result<Vec<String>>, len: usize) -> Result<u32> {
+        let mut s = self.state();
+        let Open::Query(records) = &mut s.open else {
+            return Err(Error::BAD_USE);
+        };
+        records.clear();
+        *records = answer?.into_iter().map(Bytes::from).collect();
+        Ok(u32::try_from(len).unwrap_or(u32::MAX))
     }
 
     async fn read_dir(&self, offset: u64, count: u32) -> Result<Bytes> {
@@ -129,6 +160,7 @@ impl Node for NetNode {
                 }
                 Ok(self.become_open(at, Open::Dir(DirCursor::new())))
             }
+            Target::Cs | Target::Dns => Ok(self.become_open(at, Open::Query(Vec::new()))),
             Target::Stats(_)
             | Target::File(_, ConvFile::Local | ConvFile::Remote | ConvFile::Status) => {
                 if !read_only {
@@ -162,7 +194,8 @@ impl Node for NetNode {
             Target::Root | Target::ProtoDir(_) | Target::ConvDir(_) => {
                 return self.read_dir(offset, count).await;
             }
-            Target::File(c, ConvFile::Data) => return c.stream()?.read(count).await,
+            Target::Cs | Target::Dns => return self.read_record(offset, count),
+            Target::File(c, ConvFile::Data) => return c.read_data(count).await,
             Target::File(c, ConvFile::Err) => {
                 // TCP never queues anything here: EOF once the conversation ends.
                 c.wait_ended().await;
@@ -172,20 +205,23 @@ impl Node for NetNode {
             Target::File(c, ConvFile::Local) => c.local_text(),
             Target::File(c, ConvFile::Remote) => c.remote_text(),
             Target::File(c, ConvFile::Status) => c.status_text(),
-            Target::Stats(p) => self.net.proto(*p)?.stats.text(MAX_CONVS),
+            Target::Stats(p) => self.net.proto(*p)?.stats_text(),
             Target::Clone(_) | Target::File(_, ConvFile::Listen) => return Err(Error::BAD_USE),
         };
         Ok(slice_at(&Bytes::from(text), offset, count))
     }
 
-    async fn write(&self, _offset: u64, data: Bytes) -> Result<u32> {
+    async fn write(&self, offset: u64, data: Bytes) -> Result<u32> {
         match self.at() {
+            // The lookup runs inside the write, so a Tflush abandons it.
+            Target::Cs => self.answer(cs::translate(&data).await, data.len()),
+            Target::Dns => self.answer(dns::query(offset, &data).await, data.len()),
             Target::File(c, ConvFile::Ctl) => {
                 let msg = ctl::parse(&data)?;
                 c.ctl(msg).await?;
                 Ok(u32::try_from(data.len()).unwrap_or(u32::MAX))
             }
-            Target::File(c, ConvFile::Data) => c.stream()?.write(&data).await,
+            Target::File(c, ConvFile::Data) => c.write_data(&data).await,
             Target::File(_, ConvFile::Err) => Err(Error::PERM),
             _ => Err(Error::BAD_USE),
         }

@@ -1,7 +1,9 @@
 //! The shape of the tree: which files exist, their qids, modes and owners.
 //!
 //! ```text
+//! /cs  /dns
 //! /tcp/clone  /tcp/stats  /tcp/N/{ctl,data,err,listen,local,remote,status}
+//! /udp/…       the same
 //! ```
 //!
 //! qid.path is devip's `proto<<17 | conv<<5 | type`, with devip's numbers for the types,
@@ -14,19 +16,20 @@ use ninefold_proto::dm;
 
 use crate::conv::{Conv, MAX_CONVS, NETWORK, Proto};
 
-/// The protocols with a directory. Only TCP so far; UDP, and the `cs` and `dns` files, get
-/// their own variants.
+/// The protocols with a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ProtoId {
     Tcp,
+    Udp,
 }
 
 impl ProtoId {
-    pub(crate) const ALL: [ProtoId; 1] = [ProtoId::Tcp];
+    pub(crate) const ALL: [ProtoId; 2] = [ProtoId::Tcp, ProtoId::Udp];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             ProtoId::Tcp => "tcp",
+            ProtoId::Udp => "udp",
         }
     }
 
@@ -34,6 +37,7 @@ impl ProtoId {
     fn index(self) -> u64 {
         match self {
             ProtoId::Tcp => 0,
+            ProtoId::Udp => 1,
         }
     }
 
@@ -44,6 +48,9 @@ impl ProtoId {
 
 // devip's file types (Qtopdir …), kept so the numbers read the same in a qid.
 const Q_TOPDIR: u64 = 1;
+// Not devip's: cs and dns are separate servers in Plan 9. Unused by any protocol's files.
+const Q_CS: u64 = 2;
+const Q_DNS: u64 = 3;
 const Q_PROTODIR: u64 = 8;
 const Q_CLONE: u64 = 9;
 const Q_STATS: u64 = 10;
@@ -134,6 +141,10 @@ impl Net {
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
     Root,
+    /// `/cs`, the connection server's file.
+    Cs,
+    /// `/dns`, the resolver's file.
+    Dns,
     ProtoDir(ProtoId),
     Clone(ProtoId),
     Stats(ProtoId),
@@ -152,6 +163,8 @@ impl Target {
     pub(crate) fn qid(&self) -> Qid {
         let path = match self {
             Target::Root => Q_TOPDIR,
+            Target::Cs => Q_CS,
+            Target::Dns => Q_DNS,
             Target::ProtoDir(p) => qid_path(*p, 0, Q_PROTODIR),
             Target::Clone(p) => qid_path(*p, 0, Q_CLONE),
             Target::Stats(p) => qid_path(*p, 0, Q_STATS),
@@ -173,6 +186,8 @@ impl Target {
     fn name(&self) -> String {
         match self {
             Target::Root => "/".to_owned(),
+            Target::Cs => "cs".to_owned(),
+            Target::Dns => "dns".to_owned(),
             Target::ProtoDir(p) => p.name().to_owned(),
             Target::Clone(_) => "clone".to_owned(),
             Target::Stats(_) => "stats".to_owned(),
@@ -184,7 +199,7 @@ impl Target {
     pub(crate) fn stat(&self, net: &Net) -> Stat {
         let (mode, owner, length) = match self {
             Target::Root | Target::ProtoDir(_) => (dm::DMDIR | 0o555, NETWORK.into(), 0),
-            Target::Clone(_) => (0o666, NETWORK.into(), 0),
+            Target::Clone(_) | Target::Cs | Target::Dns => (0o666, NETWORK.into(), 0),
             Target::Stats(_) => (0o444, NETWORK.into(), 0),
             Target::ConvDir(c) => (dm::DMDIR | 0o555, c.owner(), 0),
             Target::File(c, ConvFile::Data) => (0o660, c.owner(), c.queued()),
@@ -208,6 +223,8 @@ impl Target {
     pub(crate) fn walk1(&self, net: &Net, name: &str) -> Result<Target> {
         match (self, name) {
             (Target::Root | Target::ProtoDir(_), "..") => Ok(Target::Root),
+            (Target::Root, "cs") => Ok(Target::Cs),
+            (Target::Root, "dns") => Ok(Target::Dns),
             (Target::Root, n) => ProtoId::by_name(n)
                 .map(Target::ProtoDir)
                 .ok_or(Error::NOT_FOUND),
@@ -231,7 +248,11 @@ impl Target {
     /// The entries of this directory, in devip's order.
     pub(crate) fn children(&self, net: &Net) -> Vec<Target> {
         match self {
-            Target::Root => ProtoId::ALL.into_iter().map(Target::ProtoDir).collect(),
+            Target::Root => ProtoId::ALL
+                .into_iter()
+                .map(Target::ProtoDir)
+                .chain([Target::Cs, Target::Dns])
+                .collect(),
             Target::ProtoDir(p) => {
                 let convs = net.proto(*p).map(Proto::all).unwrap_or_default();
                 let mut v: Vec<Target> = convs.into_iter().map(Target::ConvDir).collect();

@@ -527,9 +527,16 @@ mod scenarios {
 
     pub async fn listings(root: NodeRef) {
         let top = list(&root, "").await;
-        assert_eq!(top.len(), 1);
-        assert_eq!(top[0].name, "tcp");
-        assert_eq!(top[0].mode, dm::DMDIR | 0o555);
+        let got: Vec<(&str, u32)> = top.iter().map(|s| (s.name.as_str(), s.mode)).collect();
+        assert_eq!(
+            got,
+            [
+                ("tcp", dm::DMDIR | 0o555),
+                ("udp", dm::DMDIR | 0o555),
+                ("cs", 0o666),
+                ("dns", 0o666)
+            ]
+        );
 
         let tcp = list(&root, "tcp").await;
         let got: Vec<(&str, u32)> = tcp.iter().map(|s| (s.name.as_str(), s.mode)).collect();
