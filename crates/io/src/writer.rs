@@ -105,4 +105,54 @@ mod tests {
         }
         assert_eq!(got, want);
     }
+
+    /// Many senders on several threads, large frames, a small pipe: every frame must
+    /// arrive whole, never interleaved with another.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_senders_never_interleave_frames() {
+        use crate::FrameReader;
+        let (a, b) = tokio::io::duplex(16 * 1024);
+        let (tx, task) = spawn_writer(a);
+        let mut senders = Vec::new();
+        for t in 0..6u8 {
+            let tx = tx.clone();
+            senders.push(tokio::spawn(async move {
+                for seq in 0..40u32 {
+                    let len = 1000 + (seq as usize * 7919 + t as usize * 104_729) % 300_000;
+                    let mut head = ((7 + len) as u32).to_le_bytes().to_vec();
+                    head.extend([117, t, seq as u8]);
+                    let payload = Bytes::from(vec![t ^ seq as u8; len]);
+                    tx.send(Frame {
+                        head: Bytes::from(head),
+                        payload: Some(payload),
+                    })
+                    .await
+                    .unwrap();
+                }
+            }));
+        }
+        drop(tx);
+        let reader = tokio::spawn(async move {
+            let mut frames = FrameReader::new(b);
+            let mut seen = [0u32; 6];
+            while let Some(f) = frames.next(1 << 20).await.unwrap() {
+                let (t, seq) = (f[5], f[6]);
+                assert!(
+                    f[7..].iter().all(|&x| x == t ^ seq),
+                    "frame {t}/{seq} mixed with another"
+                );
+                seen[t as usize] += 1;
+            }
+            seen
+        });
+        for s in senders {
+            s.await.unwrap();
+        }
+        task.await.unwrap().unwrap();
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(30), reader)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen, [40; 6]);
+    }
 }
