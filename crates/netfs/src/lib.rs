@@ -21,7 +21,9 @@
 //! The behaviour follows the specification in `plan9-net.md` (§1–7). Modules: `addr`
 //! (Plan 9 addresses), `ctl` (parsing control messages), `tree` (layout, qids, stat),
 //! `conv` (conversations: lifetime and states), `tcp` and `udp` (host sockets), `cs` and
-//! `dns` (translation with the host's resolver), `node` (the fid).
+//! `dns` (translation with the host's resolver), `node` (the fid). [`dial`] is Plan 9's
+//! dial(2) library (`dial`, `announce`, `listen`, `hangup`) on any `/net` root `NodeRef`:
+//! this tree, or a remote `/net` through ninefold-client.
 //!
 //! # cs and dns
 //!
@@ -143,6 +145,7 @@ mod addr;
 mod conv;
 mod cs;
 mod ctl;
+pub mod dial;
 mod dns;
 mod node;
 mod tcp;

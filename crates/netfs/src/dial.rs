@@ -1,0 +1,358 @@
+//! Plan 9's dial(2) library — `dial`, `announce`, `listen`, `hangup` — on any `/net` tree.
+//!
+//! The functions take the root of a network directory as a [`NodeRef`], so they work the
+//! same on a local [`crate::NetTree`] and on a remote `/net` reached through 9P (a client's
+//! remote node is a `Node` too). They do what `libc/9sys/dial.c` and `announce.c` do with
+//! file descriptors (`plan9-net.md` §8), with nodes:
+//!
+//! - **dial**: an address without `!` means `net!addr` (netmkaddr). Ask `cs` (open ORDWR,
+//!   write the address at offset 0, read one record per read from offset 0 on until an
+//!   empty read); for each record `/net/tcp/clone 127.0.0.1!80 [local]`, in order: replace
+//!   the first path component (cs's mount point) with this root, open the clone file ORDWR
+//!   (the node becomes the conversation's ctl), read the number N, write
+//!   `connect addr [local]`, open `tcp/N/data` ORDWR. The first success wins; when all fail
+//!   the last error is returned, with the tree's own words (`connection refused`…).
+//!   Records that do not parse are skipped. Addresses are tried in sequence, as 9front
+//!   does, not in parallel as Plan 9 (2020) does. With no `cs` (walk or open fails), the
+//!   address is used untranslated: `proto!rest` → `proto/clone`, `connect rest`.
+//! - **announce**: the address must contain `!` (`bad dial string`). Only cs's first
+//!   record is used; `announce addr` is written to the clone's ctl, where `addr` is what cs
+//!   gave (`564` for `tcp!*!564`, `127.0.0.1!564` for a literal host).
+//! - **listen**: opens `DIR/listen` ORDWR, which waits for a call; the node becomes the
+//!   new conversation's ctl. Its number M gives `parent(DIR)/M`, whose `data` is opened.
+//!
+//! Nothing here bounds the time a call takes: a dial to a silent host, or a listen, waits
+//! as long as the tree does; wrap the future in a timeout to give up. Dropping a [`Conn`]
+//! releases its nodes as the tree or client does on drop; [`Conn::close`] clunks them now.
+
+use bytes::Bytes;
+use ninefold_fs::{Error, NodeRef, Result};
+use ninefold_proto::om;
+
+/// Largest read of a cs record or a ctl file.
+const RECORD_MAX: u32 = 8192;
+/// Records read from cs before giving up on a tree that never returns an empty read.
+const RECORDS_MAX: usize = 64;
+
+const BAD_DIAL_STRING: Error = Error::from_static("bad dial string");
+const NO_TRANSLATION: Error = Error::from_static("can't translate address");
+const BAD_CONV: Error = Error::from_static("bad conversation number");
+
+/// A connected (dialled or accepted) conversation.
+#[derive(Debug, Clone)]
+pub struct Conn {
+    /// The conversation's directory relative to the net root, e.g. `tcp/3`.
+    pub dir: String,
+    /// The conversation's ctl, open ORDWR (the clone or listen node).
+    pub ctl: NodeRef,
+    /// The conversation's data, open ORDWR.
+    pub data: NodeRef,
+}
+
+impl Conn {
+    /// Reads up to `count` bytes of the stream (a datagram, on udp). Empty at EOF.
+    pub async fn read(&self, count: u32) -> Result<Bytes> {
+        self.data.read(0, count).await
+    }
+
+    /// Writes `data` to the stream, returning how much was written.
+    pub async fn write(&self, data: Bytes) -> Result<u32> {
+        self.data.write(0, data).await
+    }
+
+    /// Writes all of `data`, as many writes as it takes.
+    pub async fn write_all(&self, mut data: Bytes) -> Result<()> {
+        while !data.is_empty() {
+            let n = self.write(data.clone()).await? as usize;
+            if n == 0 {
+                return Err(Error::IO);
+            }
+            data = data.slice(n.min(data.len())..);
+        }
+        Ok(())
+    }
+
+    /// hangup(2): writes `hangup` to ctl.
+    pub async fn hangup(&self) -> Result<()> {
+        write_str(&self.ctl, "hangup").await
+    }
+
+    /// Clunks data and ctl now rather than when the last reference is dropped.
+    pub async fn close(self) {
+        self.data.clunk().await;
+        self.ctl.clunk().await;
+    }
+}
+
+/// An announced conversation, waiting for calls with [`Announced::listen`].
+#[derive(Debug, Clone)]
+pub struct Announced {
+    /// The conversation's directory relative to the net root, e.g. `tcp/2`.
+    pub dir: String,
+    /// Its ctl, open ORDWR; the announcement lasts as long as this node is open.
+    pub ctl: NodeRef,
+    net: NodeRef,
+}
+
+impl Announced {
+    /// listen(2) and the data open that follows: waits for a call on `DIR/listen`.
+    pub async fn listen(&self) -> Result<Conn> {
+        let ctl = open_path(&self.net, &format!("{}/listen", self.dir)).await?;
+        let r = async {
+            let n = conv_number(&ctl).await?;
+            let dir = match self.dir.rsplit_once('/') {
+                Some((parent, _)) => format!("{parent}/{n}"),
+                None => n,
+            };
+            let data = open_path(&self.net, &format!("{dir}/data")).await?;
+            Ok((dir, data))
+        }
+        .await;
+        match r {
+            Ok((dir, data)) => Ok(Conn { dir, ctl, data }),
+            Err(e) => {
+                ctl.clunk().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends the announcement: writes `hangup` to ctl.
+    pub async fn hangup(&self) -> Result<()> {
+        write_str(&self.ctl, "hangup").await
+    }
+}
+
+/// dial(2): connects to `addr` (`net!host!service`, `tcp!host!port`, `udp!…`) through the
+/// network directory `net`.
+pub async fn dial(net: &NodeRef, addr: &str) -> Result<Conn> {
+    let addr = mkaddr(addr);
+    let records = translate(net, &addr).await?;
+    let mut last = NO_TRANSLATION;
+    for r in records {
+        let msg = match r.local {
+            Some(local) => format!("connect {} {local}", r.addr),
+            None => format!("connect {}", r.addr),
+        };
+        match call(net, &r.clone_path, &msg).await {
+            Ok(c) => return Ok(c),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// announce(2): announces `addr` (`tcp!*!564`, `tcp!127.0.0.1!0` …) through `net`.
+pub async fn announce(net: &NodeRef, addr: &str) -> Result<Announced> {
+    if !addr.contains('!') {
+        return Err(BAD_DIAL_STRING);
+    }
+    let r = translate(net, addr)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(NO_TRANSLATION)?;
+    let (dir, ctl) = clone_conv(net, &r.clone_path).await?;
+    if let Err(e) = write_str(&ctl, &format!("announce {}", r.addr)).await {
+        ctl.clunk().await;
+        return Err(e);
+    }
+    Ok(Announced {
+        dir,
+        ctl,
+        net: net.clone(),
+    })
+}
+
+/// One usable cs record.
+#[derive(Debug, PartialEq, Eq)]
+struct Record {
+    /// Relative to the net root, e.g. `tcp/clone`.
+    clone_path: String,
+    addr: String,
+    local: Option<String>,
+}
+
+/// netmkaddr(addr, nil, nil): a bare host means `net!host`.
+fn mkaddr(addr: &str) -> String {
+    if addr.contains('!') {
+        addr.to_owned()
+    } else {
+        format!("net!{addr}")
+    }
+}
+
+/// cs's answer for `addr`, or the address itself when there is no cs.
+async fn translate(net: &NodeRef, addr: &str) -> Result<Vec<Record>> {
+    let cs = match open_path(net, "cs").await {
+        Ok(cs) => cs,
+        Err(_) => return literal(addr).map(|r| vec![r]),
+    };
+    let result = query(&cs, addr).await;
+    cs.clunk().await;
+    result
+}
+
+async fn query(cs: &NodeRef, addr: &str) -> Result<Vec<Record>> {
+    write_str(cs, addr).await?;
+    let mut records = Vec::new();
+    let mut offset = 0u64;
+    for _ in 0..RECORDS_MAX {
+        let b = cs.read(offset, RECORD_MAX).await?;
+        if b.is_empty() {
+            break;
+        }
+        offset += b.len() as u64;
+        if let Some(r) = std::str::from_utf8(&b).ok().and_then(parse_record) {
+            records.push(r);
+        }
+    }
+    Ok(records)
+}
+
+/// `/net/tcp/clone 127.0.0.1!80 [local]` → `tcp/clone`, the address and the local part.
+/// The first path component is cs's mount point, replaced by the root dial was given.
+fn parse_record(line: &str) -> Option<Record> {
+    let mut fields = line.split_whitespace();
+    let path = fields.next()?;
+    let addr = fields.next()?;
+    let local = fields.next().map(str::to_owned);
+    if fields.next().is_some() {
+        return None;
+    }
+    let (_, rest) = path.strip_prefix('/')?.split_once('/')?;
+    let clone_path = clean_path(rest)?;
+    Some(Record {
+        clone_path,
+        addr: addr.to_owned(),
+        local,
+    })
+}
+
+/// `proto!rest` untranslated: `proto/clone`, `rest`.
+fn literal(addr: &str) -> Result<Record> {
+    let (proto, rest) = addr.split_once('!').ok_or(BAD_DIAL_STRING)?;
+    if proto.is_empty() || proto.contains('/') || proto == "." || proto == ".." || rest.is_empty() {
+        return Err(BAD_DIAL_STRING);
+    }
+    Ok(Record {
+        clone_path: format!("{proto}/clone"),
+        addr: rest.to_owned(),
+        local: None,
+    })
+}
+
+/// A relative path with no empty, `.` or `..` elements, or `None`.
+fn clean_path(p: &str) -> Option<String> {
+    let ok = !p.is_empty() && p.split('/').all(|e| !e.is_empty() && e != "." && e != "..");
+    ok.then(|| p.to_owned())
+}
+
+/// Clone, connect, open data.
+async fn call(net: &NodeRef, clone_path: &str, msg: &str) -> Result<Conn> {
+    let (dir, ctl) = clone_conv(net, clone_path).await?;
+    let data = async {
+        write_str(&ctl, msg).await?;
+        open_path(net, &format!("{dir}/data")).await
+    }
+    .await;
+    match data {
+        Ok(data) => Ok(Conn { dir, ctl, data }),
+        Err(e) => {
+            // dial(2) closes the ctl of a call that failed.
+            ctl.clunk().await;
+            Err(e)
+        }
+    }
+}
+
+/// Opens a clone file: the conversation's directory and its ctl.
+async fn clone_conv(net: &NodeRef, clone_path: &str) -> Result<(String, NodeRef)> {
+    let ctl = open_path(net, clone_path).await?;
+    let n = match conv_number(&ctl).await {
+        Ok(n) => n,
+        Err(e) => {
+            ctl.clunk().await;
+            return Err(e);
+        }
+    };
+    let dir = match clone_path.rsplit_once('/') {
+        Some((parent, _)) => format!("{parent}/{n}"),
+        None => n,
+    };
+    Ok((dir, ctl))
+}
+
+/// The number a ctl reads as.
+async fn conv_number(ctl: &NodeRef) -> Result<String> {
+    let b = ctl.read(0, RECORD_MAX).await?;
+    let s = std::str::from_utf8(&b).map_err(|_| BAD_CONV)?.trim();
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(BAD_CONV);
+    }
+    Ok(s.to_owned())
+}
+
+/// Walks `path` from `net` and opens it ORDWR.
+async fn open_path(net: &NodeRef, path: &str) -> Result<NodeRef> {
+    let names: Vec<String> = path
+        .split('/')
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let node = net.walk(&names).await?.node.ok_or(Error::NOT_FOUND)?;
+    node.open(om::ORDWR).await?;
+    Ok(node)
+}
+
+async fn write_str(n: &NodeRef, s: &str) -> Result<()> {
+    n.write(0, Bytes::from(s.to_owned())).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records() {
+        assert_eq!(
+            parse_record("/net/tcp/clone 127.0.0.1!80"),
+            Some(Record {
+                clone_path: "tcp/clone".into(),
+                addr: "127.0.0.1!80".into(),
+                local: None,
+            })
+        );
+        assert_eq!(
+            parse_record("/net.alt/udp/clone ::1!53 ::1!9")
+                .and_then(|r| r.local.map(|l| (r.clone_path, l))),
+            Some(("udp/clone".into(), "::1!9".into()))
+        );
+        for bad in [
+            "",
+            "/net/tcp/clone",
+            "net/tcp/clone 1!2",
+            "/net 1!2",
+            "/net/ 1!2",
+            "/net/../clone 1!2",
+            "/net/tcp//clone 1!2",
+            "/net/tcp/clone a b c",
+        ] {
+            assert_eq!(parse_record(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn literals() {
+        assert_eq!(mkaddr("host"), "net!host");
+        assert_eq!(mkaddr("tcp!h!1"), "tcp!h!1");
+        let r = literal("tcp!1.2.3.4!80").ok();
+        assert_eq!(
+            r.map(|r| (r.clone_path, r.addr)),
+            Some(("tcp/clone".into(), "1.2.3.4!80".into()))
+        );
+        assert!(literal("tcp").is_err());
+        assert!(literal("../x!1").is_err());
+        assert!(literal("!1").is_err());
+    }
+}
