@@ -2,27 +2,13 @@
 //! external DNS: literals, `localhost` (from `/etc/hosts`) and service names only.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use bytes::Bytes;
 use common::*;
 use ninefold_fs::{NodeRef, Result};
 use ninefold_proto::om;
-
-macro_rules! scenario {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn direct() {
-                crate::common::run(crate::common::Via::Direct, super::scenarios::$name).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn served() {
-                crate::common::run(crate::common::Via::Served, super::scenarios::$name).await
-            }
-        }
-    };
-}
 
 scenario!(cs_literals);
 scenario!(cs_names);

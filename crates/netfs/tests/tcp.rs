@@ -2,6 +2,7 @@
 //! end to end through ninefold's server and client over an in-memory pipe.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -11,21 +12,6 @@ use ninefold_fs::NodeRef;
 use ninefold_proto::{dm, om};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-macro_rules! scenario {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn direct() {
-                crate::common::run(crate::common::Via::Direct, super::scenarios::$name).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn served() {
-                crate::common::run(crate::common::Via::Served, super::scenarios::$name).await
-            }
-        }
-    };
-}
 
 scenario!(dial_out);
 scenario!(connect_refused);

@@ -2,6 +2,7 @@
 //! each against a std `UdpSocket`, run directly and through ninefold's server and client.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use std::net::{Ipv4Addr, UdpSocket};
@@ -11,21 +12,6 @@ use bytes::Bytes;
 use common::*;
 use ninefold_fs::NodeRef;
 use ninefold_proto::om;
-
-macro_rules! scenario {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn direct() {
-                crate::common::run(crate::common::Via::Direct, super::scenarios::$name).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn served() {
-                crate::common::run(crate::common::Via::Served, super::scenarios::$name).await
-            }
-        }
-    };
-}
 
 scenario!(connect_and_exchange);
 scenario!(announce_with_headers);

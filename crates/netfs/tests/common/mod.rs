@@ -148,3 +148,21 @@ where
     })
     .await;
 }
+
+/// Declares a scenario (a function in the file's `scenarios` module) as two tests: one
+/// straight through the `Node` trait, one through ninefold's server and client.
+#[allow(unused_macros)] // dial.rs and lifetime.rs declare their tests by hand.
+macro_rules! scenario {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn direct() {
+                crate::common::run(crate::common::Via::Direct, super::scenarios::$name).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn served() {
+                crate::common::run(crate::common::Via::Served, super::scenarios::$name).await
+            }
+        }
+    };
+}
