@@ -2,7 +2,8 @@
 //!
 //! [`NetTree`] serves the IP device's files on host sockets, so anything that speaks
 //! Plan 9's network interface (dial(2), aux/listen, netstat, or a shell script with `echo`
-//! and `cat`) can use the host's TCP and UDP, and its resolver, through 9P:
+//! and `cat`) can use the host's TCP and UDP, and its resolver, through 9P, and see its
+//! interfaces:
 //!
 //! ```text
 //! /cs                        write net!host!service; each read: one `/net/tcp/clone a!p`
@@ -16,12 +17,15 @@
 //! /tcp/N/{local,remote}      addr!port\n
 //! /tcp/N/status              Established qin 0\n …
 //! /tcp/N/err                 reads wait until N is hung up, then EOF
+//! /ipifc/N/{status,local}    host interface N (its index): device, MTU, addresses
+//! /ipifc/stats               the host's IP counters (Forwarding: 2 …)
 //! ```
 //!
 //! The behaviour follows the specification in `plan9-net.md` (§1–7). Modules: `addr`
 //! (Plan 9 addresses), `ctl` (parsing control messages), `tree` (layout, qids, stat),
 //! `conv` (conversations: lifetime and states), `tcp` and `udp` (host sockets), `cs` and
-//! `dns` (translation with the host's resolver), `node` (the fid). [`dial`] is Plan 9's
+//! `dns` (translation with the host's resolver), `ipifc` (the host's interfaces), `node`
+//! (the fid). [`dial`] is Plan 9's
 //! dial(2) library (`dial`, `announce`, `listen`, `hangup`) on any `/net` root `NodeRef`:
 //! this tree, or a remote `/net` through ninefold-client.
 //!
@@ -55,6 +59,30 @@
 //!   `unknown type X`; a real RR type other than those three (`mx`, `txt`, `all`, a
 //!   number …) → `dns failure`; a write at a non-zero offset → `writing at non-zero
 //!   offset`. The `!name type` (ndb attribute) form and the control writes are not there.
+//!
+//! # ipifc
+//!
+//! Read-only (0444 files, 0555 directories, owner `network`). `N` is the host's interface
+//! index (`ip link`'s number), so it keeps naming one interface; `lo` is usually 1. Text
+//! is taken from the host at open (getifaddrs; MTU and counters from `/sys/class/net`).
+//!
+//! - **status** uses the layout 9front's (and current Plan 9's) `ipifc.c` prints, not the
+//!   old `dev mtu` + 7-fields-per-address line of the Plan 9 man page (§12.4); libip's
+//!   `readipifc` parses both, finding the first line's values by key. Line one is every
+//!   key 9front prints: `device NAME maxtu MTU sendra 0 recvra R … pktin N pktout N errin
+//!   N errout N speed 0 delay 0`; then per address `\t%-40I %-10M %-40I %-12lud %-12lud`:
+//!   local, prefix over 128 bits (a v4 /24 is `/120`), network (the peer on a
+//!   point-to-point link), lifetimes. Unknown to the host, hence Plan 9's "off" values:
+//!   router-advertisement parameters 0, `speed 0 delay 0`, lifetimes `4294967295`
+//!   (forever). `maxtu` is the IP MTU (Plan 9's ether medium adds its 14-byte header).
+//! - **local**: `%-40I -> %-40I` per address; the "answers to" list holds only the
+//!   address itself (broadcast and multicast memberships are not read).
+//! - **stats**: devip's `ipstats` names, values from `/proc/net/snmp`'s `Ip:` rows.
+//! - **clone** is listed, but opening it fails with `permission denied`, as does opening
+//!   anything here for writing, create, remove and wstat. No `ctl`, `data`, `remote`,
+//!   `snoop`. A number that is no host interface: `file does not exist`.
+//! - qids: `/ipifc`, `clone`, `stats` are devip's with protocol 2; an interface's are
+//!   `1<<40 | index<<5 | type` (an index needs more than 12 bits), above all tcp/udp ones.
 //!
 //! # UDP
 //!
@@ -125,14 +153,16 @@
 //! - `hangup` during a `connect` ends the dial at once (the write fails with `Hangup`); a
 //!   Tflush of the write puts the conversation back to Idle.
 //! - At most 4096 conversations per protocol (12 bits of qid), then `no free devices`.
-//! - The root directory lists `tcp`, `udp`, `cs` and `dns` (0666, owner `network`). In
+//! - The root directory lists `tcp`, `udp`, `ipifc`, `cs` and `dns` (the last two 0666,
+//!   owner `network`). In
 //!   Plan 9 cs and dns are separate servers mounted on `/net`; here they share the tree.
 //!
 //! # Not here yet
 //!
 //! - `listen` on UDP (per-peer conversations of an announced port without `headers`): the
 //!   open fails with `listen not supported`. Also `oldheaders`/`headers4` (Inferno only).
-//! - `ipifc`, `arp`, `ndb`, `iproute`, `log`, `icmp`.
+//! - `arp`, `ndb`, `iproute`, `ipselftab`, `log`, `icmp`; configuring interfaces through
+//!   `ipifc` (`clone`, `ctl`).
 //! - Host names in ctl messages: only literal addresses are accepted (`bad ip address
 //!   syntax` otherwise); translating names is `cs`'s job.
 //! - dns RR types beyond A, AAAA and PTR (needs a resolver library), and reverse lookups
@@ -147,6 +177,7 @@ mod cs;
 mod ctl;
 pub mod dial;
 mod dns;
+mod ipifc;
 mod node;
 mod tcp;
 mod tree;
@@ -157,7 +188,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ninefold_fs::{NodeRef, Result, Tree};
 
-/// The IP device: `/tcp` and `/udp` on the host's sockets, with `/cs` and `/dns`.
+/// The IP device: `/tcp` and `/udp` on the host's sockets, `/ipifc` on its interfaces,
+/// with `/cs` and `/dns`.
 #[derive(Debug, Clone)]
 pub struct NetTree {
     net: Arc<tree::Net>,

@@ -36,6 +36,8 @@ enum Open {
     Conv(#[allow(dead_code)] Use),
     /// Opened `cs` or `dns`: the records answering the last query, one per read.
     Query(Vec<Bytes>),
+    /// Opened a file whose text was made at the open (the files of `/ipifc`).
+    Text(Bytes),
 }
 
 impl std::fmt::Debug for NetNode {
@@ -108,6 +110,13 @@ impl NetNode {
         Ok(u32::try_from(len).unwrap_or(u32::MAX))
     }
 
+    fn read_text(&self, offset: u64, count: u32) -> Result<Bytes> {
+        match &self.state().open {
+            Open::Text(b) => Ok(slice_at(b, offset, count)),
+            _ => Err(Error::BAD_USE),
+        }
+    }
+
     async fn read_dir(&self, offset: u64, count: u32) -> Result<Bytes> {
         let at = self.at();
         let mut s = self.state();
@@ -161,6 +170,17 @@ impl Node for NetNode {
                 Ok(self.become_open(at, Open::Dir(DirCursor::new())))
             }
             Target::Cs | Target::Dns => Ok(self.become_open(at, Open::Query(Vec::new()))),
+            // Read-only throughout; the text is the host's as of now.
+            Target::Ipifc(t) => {
+                if !read_only {
+                    return Err(Error::PERM);
+                }
+                if t.is_dir() {
+                    return Ok(self.become_open(at, Open::Dir(DirCursor::new())));
+                }
+                let text = Bytes::from(t.text()?);
+                Ok(self.become_open(at, Open::Text(text)))
+            }
             Target::Stats(_)
             | Target::File(_, ConvFile::Local | ConvFile::Remote | ConvFile::Status) => {
                 if !read_only {
@@ -195,6 +215,8 @@ impl Node for NetNode {
                 return self.read_dir(offset, count).await;
             }
             Target::Cs | Target::Dns => return self.read_record(offset, count),
+            Target::Ipifc(t) if t.is_dir() => return self.read_dir(offset, count).await,
+            Target::Ipifc(_) => return self.read_text(offset, count),
             Target::File(c, ConvFile::Data) => return c.read_data(count).await,
             Target::File(c, ConvFile::Err) => {
                 // TCP never queues anything here: EOF once the conversation ends.
@@ -222,7 +244,7 @@ impl Node for NetNode {
                 Ok(u32::try_from(data.len()).unwrap_or(u32::MAX))
             }
             Target::File(c, ConvFile::Data) => c.write_data(&data).await,
-            Target::File(_, ConvFile::Err) => Err(Error::PERM),
+            Target::File(_, ConvFile::Err) | Target::Ipifc(_) => Err(Error::PERM),
             _ => Err(Error::BAD_USE),
         }
     }

@@ -4,10 +4,12 @@
 //! /cs  /dns
 //! /tcp/clone  /tcp/stats  /tcp/N/{ctl,data,err,listen,local,remote,status}
 //! /udp/…       the same
+//! /ipifc/…     see `ipifc`
 //! ```
 //!
 //! qid.path is devip's `proto<<17 | conv<<5 | type`, with devip's numbers for the types,
-//! so a qid never changes while the server runs and two files never share one.
+//! so a qid never changes while the server runs and two files never share one. ipifc is
+//! protocol 2; its interface files sit above every such path (see `ipifc`).
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use ninefold_fs::{Error, Qid, QidType, Result, Stat};
 use ninefold_proto::dm;
 
 use crate::conv::{Conv, MAX_CONVS, NETWORK, Proto};
+use crate::ipifc::IfcTarget;
 
 /// The protocols with a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +36,7 @@ impl ProtoId {
         }
     }
 
-    /// The protocol's number in qid paths.
+    /// The protocol's number in qid paths. 2 is ipifc's (`ipifc::IPIFC_PROTO`).
     fn index(self) -> u64 {
         match self {
             ProtoId::Tcp => 0,
@@ -51,10 +54,10 @@ const Q_TOPDIR: u64 = 1;
 // Not devip's: cs and dns are separate servers in Plan 9. Unused by any protocol's files.
 const Q_CS: u64 = 2;
 const Q_DNS: u64 = 3;
-const Q_PROTODIR: u64 = 8;
-const Q_CLONE: u64 = 9;
-const Q_STATS: u64 = 10;
-const Q_CONVDIR: u64 = 11;
+pub(crate) const Q_PROTODIR: u64 = 8;
+pub(crate) const Q_CLONE: u64 = 9;
+pub(crate) const Q_STATS: u64 = 10;
+pub(crate) const Q_CONVDIR: u64 = 11;
 const Q_CTL: u64 = 12;
 
 /// The files of a conversation directory.
@@ -92,7 +95,7 @@ impl ConvFile {
         }
     }
 
-    fn qtype(self) -> u64 {
+    pub(crate) fn qtype(self) -> u64 {
         Q_CTL + self as u64
     }
 
@@ -150,14 +153,17 @@ pub(crate) enum Target {
     Stats(ProtoId),
     ConvDir(Arc<Conv>),
     File(Arc<Conv>, ConvFile),
+    /// `/ipifc` and everything in it: the host's interfaces, read-only.
+    Ipifc(IfcTarget),
 }
 
 impl Target {
     pub(crate) fn is_dir(&self) -> bool {
-        matches!(
-            self,
-            Target::Root | Target::ProtoDir(_) | Target::ConvDir(_)
-        )
+        match self {
+            Target::Root | Target::ProtoDir(_) | Target::ConvDir(_) => true,
+            Target::Ipifc(t) => t.is_dir(),
+            _ => false,
+        }
     }
 
     pub(crate) fn qid(&self) -> Qid {
@@ -170,6 +176,7 @@ impl Target {
             Target::Stats(p) => qid_path(*p, 0, Q_STATS),
             Target::ConvDir(c) => qid_path(c.proto, c.num, Q_CONVDIR),
             Target::File(c, f) => qid_path(c.proto, c.num, f.qtype()),
+            Target::Ipifc(t) => t.qid_path(),
         };
         let ty = if self.is_dir() {
             QidType::DIR
@@ -193,6 +200,7 @@ impl Target {
             Target::Stats(_) => "stats".to_owned(),
             Target::ConvDir(c) => c.num.to_string(),
             Target::File(_, f) => f.name().to_owned(),
+            Target::Ipifc(t) => t.name(),
         }
     }
 
@@ -204,6 +212,7 @@ impl Target {
             Target::ConvDir(c) => (dm::DMDIR | 0o555, c.owner(), 0),
             Target::File(c, ConvFile::Data) => (0o660, c.owner(), c.queued()),
             Target::File(c, f) => (f.perm(), c.owner(), 0),
+            Target::Ipifc(t) => (t.mode(), NETWORK.into(), 0),
         };
         Stat {
             qid: self.qid(),
@@ -223,6 +232,9 @@ impl Target {
     pub(crate) fn walk1(&self, net: &Net, name: &str) -> Result<Target> {
         match (self, name) {
             (Target::Root | Target::ProtoDir(_), "..") => Ok(Target::Root),
+            (Target::Ipifc(IfcTarget::Dir), "..") => Ok(Target::Root),
+            (Target::Ipifc(t), n) => t.walk1(n).map(Target::Ipifc),
+            (Target::Root, "ipifc") => Ok(Target::Ipifc(IfcTarget::Dir)),
             (Target::Root, "cs") => Ok(Target::Cs),
             (Target::Root, "dns") => Ok(Target::Dns),
             (Target::Root, n) => ProtoId::by_name(n)
@@ -251,7 +263,7 @@ impl Target {
             Target::Root => ProtoId::ALL
                 .into_iter()
                 .map(Target::ProtoDir)
-                .chain([Target::Cs, Target::Dns])
+                .chain([Target::Ipifc(IfcTarget::Dir), Target::Cs, Target::Dns])
                 .collect(),
             Target::ProtoDir(p) => {
                 let convs = net.proto(*p).map(Proto::all).unwrap_or_default();
@@ -264,13 +276,14 @@ impl Target {
                 .into_iter()
                 .map(|f| Target::File(c.clone(), f))
                 .collect(),
+            Target::Ipifc(t) => t.children().into_iter().map(Target::Ipifc).collect(),
             _ => Vec::new(),
         }
     }
 }
 
 /// A conversation number as its directory is named: decimal, no sign, no leading zero.
-fn conv_number(name: &str) -> Option<u32> {
+pub(crate) fn conv_number(name: &str) -> Option<u32> {
     let canonical = !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_digit())
         && (name == "0" || !name.starts_with('0'));
@@ -304,6 +317,34 @@ mod tests {
         }
         for t in [Q_TOPDIR, Q_PROTODIR, Q_CLONE, Q_STATS] {
             assert!(seen.insert(qid_path(ProtoId::Tcp, 0, t)));
+        }
+    }
+
+    #[test]
+    fn ipifc_qids_meet_no_protocols() {
+        use crate::ipifc::{IPIFC_PROTO, IfcFile};
+        assert!(ProtoId::ALL.iter().all(|p| p.index() != IPIFC_PROTO));
+        // Every tcp/udp path there can be, and the top-level ones.
+        let mut seen = std::collections::HashSet::new();
+        for p in ProtoId::ALL {
+            for conv in 0..MAX_CONVS as u32 {
+                for f in ConvFile::ALL {
+                    seen.insert(qid_path(p, conv, f.qtype()));
+                }
+                seen.insert(qid_path(p, conv, Q_CONVDIR));
+            }
+            for t in [Q_PROTODIR, Q_CLONE, Q_STATS] {
+                seen.insert(qid_path(p, 0, t));
+            }
+        }
+        seen.extend([Q_TOPDIR, Q_CS, Q_DNS]);
+        let mut ifc = vec![IfcTarget::Dir, IfcTarget::Clone, IfcTarget::Stats];
+        for n in [0, 1, 2, 100, 4095, 4096, 1 << 17, u32::MAX] {
+            ifc.push(IfcTarget::Ifc(n));
+            ifc.extend([IfcFile::Local, IfcFile::Status].map(|f| IfcTarget::File(n, f)));
+        }
+        for t in ifc {
+            assert!(seen.insert(Target::Ipifc(t).qid().path), "{t:?}");
         }
     }
 }

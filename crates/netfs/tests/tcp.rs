@@ -519,6 +519,7 @@ mod scenarios {
             [
                 ("tcp", dm::DMDIR | 0o555),
                 ("udp", dm::DMDIR | 0o555),
+                ("ipifc", dm::DMDIR | 0o555),
                 ("cs", 0o666),
                 ("dns", 0o666)
             ]
