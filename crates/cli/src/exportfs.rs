@@ -1,4 +1,5 @@
-//! `ninefold exportfs`: serve a host directory over 9P (exportfs(4), u9fs).
+//! `ninefold exportfs`: serve a host directory, or this machine's network (`#I`), over 9P
+//! (exportfs(4), u9fs).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,20 +7,34 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use ninefold_fs::Tree;
 use ninefold_hostfs::HostTree;
+use ninefold_netfs::NetTree;
 use ninefold_server::{Config, serve};
 use ninefold_transport::{Addr, listen, stdio};
 
-/// Serve a directory over 9P, on stdin/stdout or on a listening socket.
+use crate::UsageError;
+use crate::net::LOCAL;
+
+/// Serve a directory, or this machine's network, over 9P, on stdin/stdout or on a
+/// listening socket.
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("how").required(true).args(["stdio", "listen"])))]
 #[command(
-    after_help = "Examples:\n  ninefold exportfs -r ~/src --listen 'unix!/tmp/src.sock'\n  ninefold exportfs -r /srv/data -R --listen 'tcp!127.0.0.1!5640' --no-auth\n  ninefold 9p -a '{ninefold exportfs -r /tmp --stdio}' ls /"
+    after_help = "With -r '#I' the tree served is this machine's network as Plan 9's /net \
+(tcp, udp, cs, dns), so another process — `ninefold dial -n ADDR`, `ninefold listen1 -n \
+ADDR`, or any 9P client — dials and listens from here. Whoever can connect can then open \
+connections from this machine and listen on its ports as you: serve it only to yourself (a \
+unix socket, which other users cannot open by default) or to trusted clients. -R is an \
+error with '#I': a network cannot be made read-only. (A directory named #I is ./#I.)\n\n\
+Examples:\n  ninefold exportfs -r ~/src --listen 'unix!/tmp/src.sock'\n  \
+ninefold exportfs -r /srv/data -R --listen 'tcp!127.0.0.1!5640' --no-auth\n  \
+ninefold 9p -a '{ninefold exportfs -r /tmp --stdio}' ls /\n  \
+ninefold exportfs -r '#I' --listen 'unix!/tmp/net.sock'"
 )]
 pub struct Args {
-    /// The directory to serve; clients can never reach outside it.
+    /// The directory to serve, clients never reaching outside it; or '#I' for the network.
     #[arg(short = 'r', long = "root", value_name = "DIR")]
     root: PathBuf,
-    /// Read-only: refuse every create, remove, write and wstat.
+    /// Read-only: refuse every create, remove, write and wstat (not with '#I').
     #[arg(short = 'R', long = "read-only")]
     read_only: bool,
     /// Speak 9P on standard input and output (for `{command}` mounts, ssh, inetd).
@@ -38,10 +53,20 @@ pub struct Args {
 }
 
 pub async fn run(a: Args) -> Result<()> {
-    let tree: Arc<dyn Tree> = Arc::new(
-        HostTree::new(&a.root, a.read_only)
-            .with_context(|| format!("cannot serve {}", a.root.display()))?,
-    );
+    let tree: Arc<dyn Tree> = if a.root.as_os_str() == LOCAL {
+        if a.read_only {
+            return Err(UsageError::new(
+                "-R does not apply to '#I': a network cannot be read-only",
+            )
+            .into());
+        }
+        Arc::new(NetTree::new())
+    } else {
+        Arc::new(
+            HostTree::new(&a.root, a.read_only)
+                .with_context(|| format!("cannot serve {}", a.root.display()))?,
+        )
+    };
     raise_fd_limit();
     let config = Config {
         max_msize: a.msize,

@@ -1,7 +1,10 @@
 //! `ninefold`: Plan 9 commands on Linux. This file only parses arguments and reports errors;
 //! each subcommand lives in its own module and calls the library crates.
 
+mod dial;
 mod exportfs;
+mod listen1;
+mod net;
 mod ninep;
 mod stdout;
 
@@ -25,7 +28,28 @@ enum Command {
     Exportfs(exportfs::Args),
     #[command(name = "9p")]
     NineP(ninep::Args),
+    Dial(dial::Args),
+    Listen1(listen1::Args),
 }
+
+/// A command line that parsed but makes no sense, found by the command itself: reported as
+/// clap's errors are, with exit status 2.
+#[derive(Debug)]
+pub struct UsageError(String);
+
+impl UsageError {
+    pub fn new(msg: impl Into<String>) -> UsageError {
+        UsageError(msg.into())
+    }
+}
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -67,6 +91,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Exportfs(a) => exportfs::run(a).await,
             Command::NineP(a) => ninep::run(a).await,
+            Command::Dial(a) => dial::run(a).await,
+            Command::Listen1(a) => listen1::run(a).await,
         }
     });
     let result = rt
@@ -76,6 +102,10 @@ fn main() -> ExitCode {
     rt.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<UsageError>() => {
+            eprintln!("ninefold: {e} (try --help)");
+            ExitCode::from(2)
+        }
         Err(e) => {
             let msg = format!("{e:#}").replace('\n', " ");
             eprintln!("ninefold: {msg}");
