@@ -1,0 +1,260 @@
+//! A name space served as a tree: what `exportfs` of a composed name space serves. A node
+//! is a name in the name space (a [`Place`]) plus, once opened, the member file it opened.
+//! The attach name picks the subtree; `..` is lexical and stops at that subtree's top, so
+//! nothing above it can be reached.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use ninefold_fs::{Error, Node, NodeRef, Opened, Qid, Result, Stat, Tree};
+use ninefold_proto::om;
+use tokio::sync::Mutex as AsyncMutex;
+
+use crate::chan::Chan;
+use crate::namespace::{Namespace, Place};
+use crate::path::NsPath;
+use crate::union::UnionDir;
+
+pub const E_NO_CREATE: Error = Error::from_static("mounted directory forbids creation");
+
+/// A name space as a [`Tree`].
+#[derive(Debug, Clone)]
+pub struct NsTree {
+    ns: Namespace,
+    compact: bool,
+}
+
+impl NsTree {
+    /// `compact`: union directories list each name once (the first), as Linux programs
+    /// expect; Plan 9 lists every member's entries.
+    pub fn new(ns: Namespace, compact: bool) -> NsTree {
+        NsTree { ns, compact }
+    }
+}
+
+#[async_trait]
+impl Tree for NsTree {
+    async fn attach(&self, _uname: &str, aname: &str) -> Result<NodeRef> {
+        let aname = if aname.is_empty() { "/" } else { aname };
+        let base = NsPath::parse(aname, &NsPath::root())?;
+        let place = self.ns.resolve(&base, true).await?;
+        Ok(Arc::new(NsNode::new(self, base, place)))
+    }
+}
+
+#[derive(Debug)]
+enum Open {
+    No,
+    File(NodeRef),
+    Union(UnionDir),
+}
+
+#[derive(Debug)]
+pub struct NsNode {
+    ns: Namespace,
+    compact: bool,
+    /// The attach name: `..` stops here.
+    base: NsPath,
+    place: Mutex<Place>,
+    open: AsyncMutex<Open>,
+}
+
+/// qid paths of different trees may collide; mix the tree into them (the root tree,
+/// dev 0, keeps its own, so host inode numbers stay as they are).
+fn export_qid(chan: &Chan, qid: Qid) -> Qid {
+    Qid {
+        path: qid.path ^ chan.dev.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ..qid
+    }
+}
+
+impl NsNode {
+    fn new(tree: &NsTree, base: NsPath, place: Place) -> NsNode {
+        NsNode {
+            ns: tree.ns.clone(),
+            compact: tree.compact,
+            base,
+            place: Mutex::new(place),
+            open: AsyncMutex::new(Open::No),
+        }
+    }
+
+    fn sibling(&self, place: Place) -> NodeRef {
+        Arc::new(NsNode {
+            ns: self.ns.clone(),
+            compact: self.compact,
+            base: self.base.clone(),
+            place: Mutex::new(place),
+            open: AsyncMutex::new(Open::No),
+        })
+    }
+
+    fn place(&self) -> Place {
+        self.place.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The node I/O goes to: the opened member file, or (unopened) the chan's node.
+    async fn target(&self) -> Result<NodeRef> {
+        match &*self.open.lock().await {
+            Open::File(n) => Ok(n.clone()),
+            Open::Union(_) => Err(Error::IS_DIR),
+            Open::No => Ok(self.place().chan.node),
+        }
+    }
+}
+
+#[async_trait]
+impl Node for NsNode {
+    fn qid(&self) -> Qid {
+        let p = self.place();
+        export_qid(&p.chan, p.chan.qid)
+    }
+
+    async fn clone_node(&self) -> Result<NodeRef> {
+        Ok(self.sibling(self.place()))
+    }
+
+    async fn walk1(&self, name: &str) -> Result<NodeRef> {
+        let place = self.place();
+        if name == ".." {
+            if place.path == self.base || !place.path.starts_with(&self.base) {
+                return Ok(self.sibling(place));
+            }
+            let up = self.ns.resolve(&place.path.parent(), true).await?;
+            return Ok(self.sibling(up));
+        }
+        if name.is_empty() || name == "." || name.contains('/') {
+            return Err(Error::NOT_FOUND);
+        }
+        let chan = self.ns.step(&place, name).await?;
+        Ok(self.sibling(self.ns.domount(place.path.join(name), chan)))
+    }
+
+    async fn open(&self, mode: u8) -> Result<Opened> {
+        let place = self.place();
+        let mut open = self.open.lock().await;
+        if !matches!(*open, Open::No) {
+            return Err(Error::BAD_USE);
+        }
+        let members = place.members();
+        if members.len() > 1 && place.chan.is_dir() {
+            if mode & om::OACCMODE != om::OREAD && mode & om::OACCMODE != om::OEXEC {
+                return Err(Error::IS_DIR);
+            }
+            *open = Open::Union(UnionDir::new(members, self.compact));
+            return Ok(Opened {
+                qid: export_qid(&place.chan, place.chan.qid),
+                iounit: 0,
+            });
+        }
+        let node = place.chan.node.clone_node().await?;
+        let opened = node.open(mode).await?;
+        *open = Open::File(node);
+        Ok(Opened {
+            qid: export_qid(&place.chan, opened.qid),
+            iounit: opened.iounit,
+        })
+    }
+
+    async fn create(&self, name: &str, perm: u32, mode: u8) -> Result<Opened> {
+        let place = self.place();
+        let mut open = self.open.lock().await;
+        if !matches!(*open, Open::No) {
+            return Err(Error::BAD_USE);
+        }
+        if !place.chan.is_dir() {
+            return Err(Error::NOT_DIR);
+        }
+        // A name any member has is taken; the kernel's create(2) would open it instead.
+        if self.ns.step(&place, name).await.is_ok() {
+            return Err(Error::EXISTS);
+        }
+        // At a mount point only a member bound with -c takes new files, and the first
+        // such member decides: no other is tried when it fails.
+        let dir = match &place.union {
+            None => place.chan.clone(),
+            Some(u) => u
+                .iter()
+                .find(|m| m.flags.create)
+                .map(|m| m.to.clone())
+                .ok_or(E_NO_CREATE)?,
+        };
+        let node = dir.node.clone_node().await?;
+        let opened = node.create(name, perm, mode).await?;
+        let chan = Chan::new(dir.dev, node.clone());
+        *open = Open::File(node);
+        *self.place.lock().unwrap_or_else(|e| e.into_inner()) = Place {
+            path: place.path.join(name),
+            chan: chan.clone(),
+            union: None,
+        };
+        Ok(Opened {
+            qid: export_qid(&chan, opened.qid),
+            iounit: opened.iounit,
+        })
+    }
+
+    async fn read(&self, offset: u64, count: u32) -> Result<Bytes> {
+        let mut open = self.open.lock().await;
+        match &mut *open {
+            Open::File(n) => {
+                let n = n.clone();
+                drop(open);
+                n.read(offset, count).await
+            }
+            Open::Union(u) => u.read(offset, count).await,
+            Open::No => Err(Error::BAD_USE),
+        }
+    }
+
+    async fn write(&self, offset: u64, data: Bytes) -> Result<u32> {
+        let node = match &*self.open.lock().await {
+            Open::File(n) => n.clone(),
+            Open::Union(_) => return Err(Error::IS_DIR),
+            Open::No => return Err(Error::BAD_USE),
+        };
+        node.write(offset, data).await
+    }
+
+    async fn clunk(&self) {
+        let mut open = self.open.lock().await;
+        match std::mem::replace(&mut *open, Open::No) {
+            Open::File(n) => n.clunk().await,
+            Open::Union(mut u) => u.close().await,
+            Open::No => {}
+        }
+    }
+
+    async fn remove(&self) -> Result<()> {
+        let opened = match std::mem::replace(&mut *self.open.lock().await, Open::No) {
+            Open::File(n) => Some(n),
+            Open::Union(mut u) => {
+                u.close().await;
+                None
+            }
+            Open::No => None,
+        };
+        let node = match opened {
+            Some(n) => n,
+            // The chan's node may be shared with the mount table: remove through a clone.
+            None => self.place().chan.node.clone_node().await?,
+        };
+        node.remove().await
+    }
+
+    async fn stat(&self) -> Result<Stat> {
+        let place = self.place();
+        let mut st = self.target().await?.stat().await?;
+        // As Plan 9's dirsetname: a file bound elsewhere is called by the name it is at.
+        if let Some(last) = place.path.last() {
+            st.name = last.to_string();
+        }
+        st.qid = export_qid(&place.chan, st.qid);
+        Ok(st)
+    }
+
+    async fn wstat(&self, stat: &Stat) -> Result<()> {
+        self.target().await?.wstat(stat).await
+    }
+}
