@@ -130,8 +130,7 @@ pub(crate) fn plan_wstat(
         }
         plan.perm = Some(req.mode & 0o777);
     }
-    if (!req.uid.is_empty() && req.uid != cur.uid) || (!req.gid.is_empty() && req.gid != cur.gid)
-    {
+    if (!req.uid.is_empty() && req.uid != cur.uid) || (!req.gid.is_empty() && req.gid != cur.gid) {
         return Err(Error::PERM);
     }
     if req.mtime != u32::MAX && req.mtime != cur.mtime {

@@ -83,7 +83,10 @@ impl File {
     }
 
     fn lookup(name: &str) -> Option<File> {
-        FILES.iter().find(|&&(_, n, _)| n == name).map(|&(f, _, _)| f)
+        FILES
+            .iter()
+            .find(|&&(_, n, _)| n == name)
+            .map(|&(f, _, _)| f)
     }
 }
 

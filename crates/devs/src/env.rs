@@ -231,8 +231,7 @@ impl EnvTree {
     pub fn from_process() -> EnvTree {
         use std::os::unix::ffi::OsStringExt;
         EnvTree::new(
-            std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_vec()))),
+            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_vec()))),
         )
     }
 
@@ -376,9 +375,7 @@ impl Node for EnvNode {
         match self.at() {
             Target::Root => ROOT_QID,
             Target::Var(path) => {
-                let version = lock(&self.group.vars)
-                    .get(path)
-                    .map_or(0, |v| v.version);
+                let version = lock(&self.group.vars).get(path).map_or(0, |v| v.version);
                 Qid {
                     ty: QidType::FILE,
                     version,
@@ -469,7 +466,9 @@ impl Node for EnvNode {
                 drop(s);
                 let vars = lock(&self.group.vars);
                 let data = &vars.get(path)?.data;
-                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(data.len());
                 let end = start.saturating_add(count as usize).min(data.len());
                 Ok(Bytes::copy_from_slice(&data[start..end]))
             }

@@ -86,9 +86,13 @@ struct Entry {
 enum Posting {
     /// Created, not yet written. `orphan`: the creating fid is gone, so the entry goes if
     /// a post under way fails.
-    Empty { orphan: bool },
+    Empty {
+        orphan: bool,
+    },
     /// A dial string was written and the poster is at work.
-    Dialing { orphan: bool },
+    Dialing {
+        orphan: bool,
+    },
     Posted {
         tree: Arc<dyn Tree>,
         source: String,
@@ -247,7 +251,9 @@ enum Open {
     No,
     Dir(DirCursor),
     /// An entry, opened; `created`: by this fid's create.
-    File { created: bool },
+    File {
+        created: bool,
+    },
 }
 
 #[derive(Debug)]
