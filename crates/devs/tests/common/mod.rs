@@ -1,0 +1,183 @@
+//! Helpers shared by the device tests: a tree reached directly or through ninefold's own
+//! server and client, and bounded versions of the usual file calls.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ninefold_client::Client;
+use ninefold_fs::{Error, NodeRef, Result, Stat, Tree};
+use ninefold_proto::om;
+use ninefold_server::{Config, serve_stream};
+
+pub const USER: &str = "glenda";
+
+/// The longest any single step may take.
+pub const STEP: Duration = Duration::from_secs(10);
+
+/// How long a step that should stay blocked is watched.
+pub const BLOCKED: Duration = Duration::from_millis(200);
+
+/// How a scenario reaches the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Direct,
+    Served,
+}
+
+/// A root of `tree`, reached `via`.
+pub async fn attach(tree: Arc<dyn Tree>, via: Via) -> NodeRef {
+    match via {
+        Via::Direct => bounded(tree.attach(USER, "")).await.unwrap(),
+        Via::Served => {
+            let (a, b) = tokio::io::duplex(1 << 20);
+            tokio::spawn(serve_stream(tree, b, Config::default()));
+            let c = bounded(Client::connect_stream(a, 1 << 20)).await.unwrap();
+            Arc::new(bounded(c.attach_node(USER, "")).await.unwrap())
+        }
+    }
+}
+
+pub async fn bounded<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(STEP, f).await.expect("step timed out")
+}
+
+/// Asserts that `f` is still waiting after [`BLOCKED`] (and drops it).
+pub async fn stays_blocked<F: Future>(f: F)
+where
+    F::Output: std::fmt::Debug,
+{
+    if let Ok(out) = tokio::time::timeout(BLOCKED, f).await {
+        panic!("expected to block, finished with {out:?}");
+    }
+}
+
+fn names(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub async fn walk(root: &NodeRef, path: &str) -> Result<NodeRef> {
+    let w = bounded(root.walk(&names(path))).await?;
+    w.node.ok_or(Error::NOT_FOUND)
+}
+
+pub async fn try_open(root: &NodeRef, path: &str, mode: u8) -> Result<NodeRef> {
+    let n = walk(root, path).await?;
+    bounded(n.open(mode)).await?;
+    Ok(n)
+}
+
+pub async fn open(root: &NodeRef, path: &str, mode: u8) -> NodeRef {
+    try_open(root, path, mode)
+        .await
+        .unwrap_or_else(|e| panic!("open {path}: {e}"))
+}
+
+/// Creates `name` in the directory `dir` (a path from `root`); the node is the new file.
+pub async fn create(root: &NodeRef, dir: &str, name: &str, perm: u32, mode: u8) -> Result<NodeRef> {
+    let d = walk(root, dir).await?;
+    bounded(d.create(name, perm, mode)).await?;
+    Ok(d)
+}
+
+/// A whole file, read at increasing offsets until an empty read.
+pub async fn read_all(n: &NodeRef) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let b = bounded(n.read(out.len() as u64, 65536)).await.unwrap();
+        if b.is_empty() {
+            return out;
+        }
+        out.extend_from_slice(&b);
+    }
+}
+
+/// Opens, reads and clunks a file.
+pub async fn cat(root: &NodeRef, path: &str) -> Vec<u8> {
+    let n = open(root, path, om::OREAD).await;
+    let b = read_all(&n).await;
+    bounded(n.clunk()).await;
+    b
+}
+
+pub async fn cat_text(root: &NodeRef, path: &str) -> String {
+    String::from_utf8(cat(root, path).await).unwrap()
+}
+
+pub async fn write_at(n: &NodeRef, offset: u64, data: &[u8]) -> Result<u32> {
+    bounded(n.write(offset, Bytes::copy_from_slice(data))).await
+}
+
+/// Reads a stream until `len` bytes have come.
+pub async fn read_exactly(n: &NodeRef, len: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < len {
+        let want = (len - out.len()).min(1 << 19) as u32;
+        let b = bounded(n.read(0, want)).await.unwrap();
+        assert!(!b.is_empty(), "unexpected EOF after {} bytes", out.len());
+        out.extend_from_slice(&b);
+    }
+    out
+}
+
+/// The entries of a directory, read in small pieces to exercise the offset rule.
+pub async fn list(root: &NodeRef, path: &str) -> Vec<Stat> {
+    let d = open(root, path, om::OREAD).await;
+    let mut all = Vec::new();
+    let mut offset = 0;
+    loop {
+        let b = bounded(d.read(offset, 200)).await.unwrap();
+        if b.is_empty() {
+            break;
+        }
+        offset += b.len() as u64;
+        all.extend(ninefold_proto::read_dir_entries(b).unwrap());
+    }
+    bounded(d.clunk()).await;
+    all
+}
+
+pub async fn list_names(root: &NodeRef, path: &str) -> Vec<String> {
+    list(root, path).await.into_iter().map(|s| s.name).collect()
+}
+
+pub async fn stat(root: &NodeRef, path: &str) -> Stat {
+    let n = walk(root, path).await.unwrap();
+    let st = bounded(n.stat()).await.unwrap();
+    bounded(n.clunk()).await;
+    st
+}
+
+/// The error's text, for errors that may come back over the wire.
+pub fn text<T: std::fmt::Debug>(r: Result<T>) -> String {
+    r.expect_err("expected an error").as_str().to_owned()
+}
+
+/// Declares a scenario (a function in the file's `scenarios` module taking a `Via`) as two
+/// tests: one straight through the `Node` trait, one through ninefold's server and client.
+#[allow(unused_macros)]
+macro_rules! scenario {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn direct() {
+                let run = super::scenarios::$name(crate::common::Via::Direct);
+                tokio::time::timeout(std::time::Duration::from_secs(60), run)
+                    .await
+                    .expect("scenario timed out")
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn served() {
+                let run = super::scenarios::$name(crate::common::Via::Served);
+                tokio::time::timeout(std::time::Duration::from_secs(60), run)
+                    .await
+                    .expect("scenario timed out")
+            }
+        }
+    };
+}
