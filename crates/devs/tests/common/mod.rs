@@ -44,7 +44,12 @@ pub async fn bounded<F: Future>(f: F) -> F::Output {
     tokio::time::timeout(STEP, f).await.expect("step timed out")
 }
 
-/// Asserts that `f` is still waiting after [`BLOCKED`] (and drops it).
+/// Asserts that `f` is still waiting after [`BLOCKED`], then drops it.
+///
+/// Over 9P the drop is a Tflush, which the client sends from a task of its own and the
+/// server carries out in another: a request sent at once could overtake it and wake the
+/// flushed work before it is cancelled (a flushed pipe read would then take bytes whose
+/// reply is thrown away). So this waits a little more for the flush to be done.
 pub async fn stays_blocked<F: Future>(f: F)
 where
     F::Output: std::fmt::Debug,
@@ -52,6 +57,7 @@ where
     if let Ok(out) = tokio::time::timeout(BLOCKED, f).await {
         panic!("expected to block, finished with {out:?}");
     }
+    tokio::time::sleep(BLOCKED).await;
 }
 
 fn names(path: &str) -> Vec<String> {
