@@ -64,3 +64,7 @@ mod nsfile;
 pub use apply::{ApplyError, Connector, Context, NoConnector};
 pub use devices::Posted;
 pub use nsfile::{Line, Op, ParseError, parse};
+mod dialer;
+mod standard;
+pub use dialer::Dialer;
+pub use standard::{DEFAULT_NS, Standard, devices as standard_devices, standard};

@@ -23,21 +23,56 @@ pub const E_NO_CREATE: Error = Error::from_static("mounted directory forbids cre
 pub struct NsTree {
     ns: Namespace,
     compact: bool,
+    read_only: bool,
+    root: NsPath,
 }
 
 impl NsTree {
-    /// `compact`: union directories list each name once (the first), as Linux programs
-    /// expect; Plan 9 lists every member's entries.
-    pub fn new(ns: Namespace, compact: bool) -> NsTree {
-        NsTree { ns, compact }
+    /// All of `ns`, unions listed as Plan 9 lists them, writable.
+    pub fn new(ns: Namespace) -> NsTree {
+        NsTree {
+            ns,
+            compact: false,
+            read_only: false,
+            root: NsPath::root(),
+        }
+    }
+
+    /// Union directories list each name once (the first), as Linux programs expect.
+    pub fn compact(mut self, on: bool) -> NsTree {
+        self.compact = on;
+        self
+    }
+
+    /// Refuse every create, remove, wstat, write and open for writing.
+    pub fn read_only(mut self, on: bool) -> NsTree {
+        self.read_only = on;
+        self
+    }
+
+    /// Serve only the subtree at `root`: attach names are taken below it.
+    pub fn rooted_at(mut self, root: NsPath) -> NsTree {
+        self.root = root;
+        self
     }
 }
 
 #[async_trait]
 impl Tree for NsTree {
+    /// The attach name picks a subtree of the served root; it cannot climb above it, and
+    /// `#` device names in it are plain names.
     async fn attach(&self, _uname: &str, aname: &str) -> Result<NodeRef> {
-        let aname = if aname.is_empty() { "/" } else { aname };
-        let base = NsPath::parse(aname, &NsPath::root())?;
+        let mut base = self.root.clone();
+        for e in aname.split('/') {
+            match e {
+                "" | "." => {}
+                ".." if base.elems.len() > self.root.elems.len() => {
+                    base.elems.pop();
+                }
+                ".." => {}
+                e => base.elems.push(e.to_string()),
+            }
+        }
         let place = self.ns.resolve(&base, true).await?;
         Ok(Arc::new(NsNode::new(self, base, place)))
     }
@@ -54,6 +89,7 @@ enum Open {
 pub struct NsNode {
     ns: Namespace,
     compact: bool,
+    read_only: bool,
     /// The attach name: `..` stops here.
     base: NsPath,
     place: Mutex<Place>,
@@ -74,6 +110,7 @@ impl NsNode {
         NsNode {
             ns: tree.ns.clone(),
             compact: tree.compact,
+            read_only: tree.read_only,
             base,
             place: Mutex::new(place),
             open: AsyncMutex::new(Open::No),
@@ -84,10 +121,19 @@ impl NsNode {
         Arc::new(NsNode {
             ns: self.ns.clone(),
             compact: self.compact,
+            read_only: self.read_only,
             base: self.base.clone(),
             place: Mutex::new(place),
             open: AsyncMutex::new(Open::No),
         })
+    }
+
+    fn writable(&self) -> Result<()> {
+        if self.read_only {
+            Err(Error::READ_ONLY)
+        } else {
+            Ok(())
+        }
     }
 
     fn place(&self) -> Place {
@@ -132,6 +178,12 @@ impl Node for NsNode {
     }
 
     async fn open(&self, mode: u8) -> Result<Opened> {
+        let writes = mode & om::OACCMODE == om::OWRITE
+            || mode & om::OACCMODE == om::ORDWR
+            || mode & (om::OTRUNC | om::ORCLOSE) != 0;
+        if writes {
+            self.writable()?;
+        }
         let place = self.place();
         let mut open = self.open.lock().await;
         if !matches!(*open, Open::No) {
@@ -158,6 +210,7 @@ impl Node for NsNode {
     }
 
     async fn create(&self, name: &str, perm: u32, mode: u8) -> Result<Opened> {
+        self.writable()?;
         let place = self.place();
         let mut open = self.open.lock().await;
         if !matches!(*open, Open::No) {
@@ -227,6 +280,10 @@ impl Node for NsNode {
     }
 
     async fn remove(&self) -> Result<()> {
+        if let Err(e) = self.writable() {
+            self.clunk().await;
+            return Err(e);
+        }
         let opened = match std::mem::replace(&mut *self.open.lock().await, Open::No) {
             Open::File(n) => Some(n),
             Open::Union(mut u) => {
@@ -255,6 +312,7 @@ impl Node for NsNode {
     }
 
     async fn wstat(&self, stat: &Stat) -> Result<()> {
+        self.writable()?;
         self.target().await?.wstat(stat).await
     }
 }

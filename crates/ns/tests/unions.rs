@@ -53,7 +53,7 @@ async fn after_and_before_set_the_search_order() {
 async fn compact_listing_keeps_the_first_of_each_name() {
     let w = world(&[("a/f", ""), ("a/g", ""), ("b/f", ""), ("b/h", "")]).await;
     w.ns.bind("/a", "/b", Flags::AFTER).await.unwrap();
-    let tree = ninefold_ns::NsTree::new(w.ns.clone(), true);
+    let tree = ninefold_ns::NsTree::new(w.ns.clone()).compact(true);
     let names = ls_tree(&tree, "/b").await.unwrap();
     assert_eq!(sorted(names), ["f", "g", "h"]);
     assert_eq!(ls(&w.ns, "/b").await.unwrap().len(), 4);
@@ -183,7 +183,7 @@ async fn dot_dot_is_lexical() {
     );
     assert!(names.contains(&"top".to_string()), "{names:?}");
     // An export rooted at /b cannot climb out of it.
-    let tree = ninefold_ns::NsTree::new(w.ns.clone(), false);
+    let tree = ninefold_ns::NsTree::new(w.ns.clone());
     let root = walk_in(&tree, "/b", "").await.unwrap();
     let up = root.walk1("..").await.unwrap();
     assert_eq!(up.qid(), root.qid());

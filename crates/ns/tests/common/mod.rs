@@ -43,7 +43,7 @@ pub fn make(root: &Path, files: &[(&str, &str)]) {
 
 /// The node at `path`, reached by walking from the name space's root as a 9P client would.
 pub async fn walk(ns: &Namespace, path: &str) -> ninefold_fs::Result<NodeRef> {
-    walk_in(&NsTree::new(ns.clone(), false), "/", path).await
+    walk_in(&NsTree::new(ns.clone()), "/", path).await
 }
 
 pub async fn walk_in(tree: &NsTree, aname: &str, path: &str) -> ninefold_fs::Result<NodeRef> {
@@ -64,7 +64,7 @@ pub async fn cat(ns: &Namespace, path: &str) -> ninefold_fs::Result<String> {
 
 /// Directory entries' names, in the order a reader gets them.
 pub async fn ls(ns: &Namespace, path: &str) -> ninefold_fs::Result<Vec<String>> {
-    ls_tree(&NsTree::new(ns.clone(), false), path).await
+    ls_tree(&NsTree::new(ns.clone()), path).await
 }
 
 pub async fn ls_tree(tree: &NsTree, path: &str) -> ninefold_fs::Result<Vec<String>> {

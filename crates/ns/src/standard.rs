@@ -1,0 +1,96 @@
+//! The standard name space: the host's root at `/`, the built-in devices by `#` name, and
+//! the default namespace file (our `/lib/namespace`, in `default.ns`).
+//!
+//! Linux's own /proc, /dev and /sys stay as they are; Plan 9 directories that Linux lacks
+//! come from the root device `#/` unioned after the host's `/`, so host names win.
+
+use std::sync::Arc;
+
+use ninefold_devs::{ConsTree, EnvTree, PipeTree, SrvTree};
+use ninefold_fs::synth::{Entry, SynthTree};
+use ninefold_fs::{Error, Tree};
+use ninefold_hostfs::HostTree;
+use ninefold_netfs::NetTree;
+
+use crate::apply::{Connector, Context};
+use crate::devices::{Devices, Posted};
+use crate::namespace::Namespace;
+use crate::nsfile::parse;
+
+/// The default namespace file.
+pub const DEFAULT_NS: &str = include_str!("default.ns");
+
+/// Mount points Plan 9 has and Linux does not.
+const ROOT_DIRS: &[&str] = &["n", "net", "net.alt", "prog", "srv", "mnt"];
+
+/// The shared state of a standard name space's devices.
+#[derive(Debug, Clone)]
+pub struct Standard {
+    pub env: EnvTree,
+    pub srv: SrvTree,
+}
+
+#[derive(Debug)]
+struct SrvPosts(SrvTree);
+
+impl Posted for SrvPosts {
+    fn lookup(&self, name: &str) -> Option<Arc<dyn Tree>> {
+        self.0.get(name).map(|(t, _)| t)
+    }
+}
+
+/// `#/`, `#I`, `#s`, `#c`, `#e`, `#|`. Dial strings written into new `/srv` files are
+/// connected with `connector`.
+pub fn devices(user: &str, connector: Arc<dyn Connector>) -> (Devices, Standard) {
+    let root = SynthTree::new(Entry::dir(
+        ROOT_DIRS
+            .iter()
+            .map(|d| (*d, Entry::Dir(Default::default()))),
+    ));
+    let poster: ninefold_devs::Poster = Arc::new(move |source: String| {
+        let connector = connector.clone();
+        Box::pin(async move { connector.connect(&source).await })
+    });
+    let srv = SrvTree::new(Some(poster)).with_owner(user);
+    let env = EnvTree::from_process().with_owner(user);
+    let mut d = Devices::new();
+    d.add('/', Arc::new(root));
+    d.add('I', Arc::new(NetTree::new()));
+    d.add_srv('s', Arc::new(srv.clone()), Arc::new(SrvPosts(srv.clone())));
+    d.add('c', Arc::new(ConsTree::new(user)));
+    d.add('e', Arc::new(env.clone()));
+    d.add_fresh('|', Arc::new(PipeTree::new().with_owner(user)));
+    (d, Standard { env, srv })
+}
+
+/// The standard name space for `user`, with `extra` (a namespace file's text) applied
+/// after the default one.
+pub async fn standard(
+    user: &str,
+    connector: Arc<dyn Connector>,
+    extra: Option<&str>,
+) -> std::result::Result<(Namespace, Standard), String> {
+    let host: Arc<dyn Tree> = Arc::new(
+        HostTree::new(std::path::Path::new("/"), false)
+            .map_err(|e| format!("cannot open /: {}", Error::from(e)))?,
+    );
+    let (devs, standard) = devices(user, connector.clone());
+    let mut ns = Namespace::new(host, devs, user)
+        .await
+        .map_err(|e| format!("attach /: {e}"))?;
+    let env = standard.env.clone();
+    let vars = move |name: &str| env.get(name).and_then(|v| String::from_utf8(v).ok());
+    let cx = Context {
+        connector: connector.as_ref(),
+        vars: &vars,
+    };
+    let lines = parse(DEFAULT_NS, &vars).map_err(|e| format!("default namespace: {e}"))?;
+    ns.apply(&lines, &cx)
+        .await
+        .map_err(|e| format!("default namespace: {e}"))?;
+    if let Some(text) = extra {
+        let lines = parse(text, &vars).map_err(|e| e.to_string())?;
+        ns.apply(&lines, &cx).await.map_err(|e| e.to_string())?;
+    }
+    Ok((ns, standard))
+}
