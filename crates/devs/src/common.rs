@@ -26,9 +26,11 @@ pub(crate) fn access(mode: u8) -> (bool, bool) {
 }
 
 /// Checks an open of a file whose permission bits are `perm`: anyone may do what any of
-/// the owner, group or other bits allow (these devices do not check users).
+/// the owner, group or other bits allow (these devices do not check users). OTRUNC needs
+/// write permission.
 pub(crate) fn check_open(perm: u32, mode: u8) -> Result<()> {
     let (read, write) = access(mode);
+    let write = write || mode & om::OTRUNC != 0;
     if (read && perm & 0o444 == 0) || (write && perm & 0o222 == 0) {
         return Err(Error::PERM);
     }
@@ -169,6 +171,7 @@ mod tests {
         assert_eq!(check_open(0o444, om::OWRITE), Err(Error::PERM));
         assert_eq!(check_open(0o444, om::ORDWR), Err(Error::PERM));
         assert_eq!(check_open(0o222, om::OREAD), Err(Error::PERM));
+        assert_eq!(check_open(0o444, om::OREAD | om::OTRUNC), Err(Error::PERM));
         assert!(check_open_dir(om::OREAD).is_ok());
         assert_eq!(check_open_dir(om::OREAD | om::OTRUNC), Err(Error::IS_DIR));
         assert_eq!(check_open_dir(om::OWRITE), Err(Error::IS_DIR));

@@ -49,33 +49,24 @@ const END_PERM: u32 = 0o600;
 /// - `stat` of an end gives as its length the bytes waiting to be read there.
 #[derive(Debug, Clone)]
 pub struct PipeTree {
-    shared: Arc<Shared>,
-}
-
-#[derive(Debug)]
-struct Shared {
+    /// The number of the next pipe, shared by clones.
+    next_id: Arc<AtomicU64>,
     owner: Arc<str>,
-    next_id: AtomicU64,
 }
 
 impl PipeTree {
     /// A pipe device whose files are owned by "none".
     pub fn new() -> PipeTree {
-        PipeTree::with_owner_name("none".into())
-    }
-
-    /// The same device with its files owned by `owner`.
-    pub fn with_owner(self, owner: impl Into<String>) -> PipeTree {
-        PipeTree::with_owner_name(owner.into().into())
-    }
-
-    fn with_owner_name(owner: Arc<str>) -> PipeTree {
         PipeTree {
-            shared: Arc::new(Shared {
-                owner,
-                next_id: AtomicU64::new(0),
-            }),
+            next_id: Arc::new(AtomicU64::new(0)),
+            owner: "none".into(),
         }
+    }
+
+    /// The same device with the files of the pipes it makes from now on owned by `owner`.
+    pub fn with_owner(mut self, owner: impl Into<String>) -> PipeTree {
+        self.owner = owner.into().into();
+        self
     }
 }
 
@@ -90,10 +81,10 @@ impl Tree for PipeTree {
     /// A new pipe; `uname` and `aname` are ignored.
     async fn attach(&self, _uname: &str, _aname: &str) -> Result<NodeRef> {
         // 62 bits of pipe number leave two for the file; wrapping would take centuries.
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed) & (u64::MAX >> 2);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) & (u64::MAX >> 2);
         let pipe = Arc::new(Pipe {
             id,
-            owner: self.shared.owner.clone(),
+            owner: self.owner.clone(),
             made: now_secs(),
             state: Mutex::new(PipeState::default()),
             readable: [Notify::new(), Notify::new()],
@@ -104,7 +95,6 @@ impl Tree for PipeTree {
 }
 
 /// One pipe. End 0 is `data`, end 1 is `data1`.
-#[derive(Debug)]
 struct Pipe {
     id: u64,
     owner: Arc<str>,
@@ -116,6 +106,19 @@ struct Pipe {
     /// `writable[e]`: something changed for writers on end `e` (room appeared, or the
     /// other end closed).
     writable: [Notify; 2],
+}
+
+impl std::fmt::Debug for Pipe {
+    // Not the bytes queued; try_lock: formatting never waits.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Pipe");
+        d.field("id", &self.id);
+        if let Ok(s) = self.state.try_lock() {
+            let queued = [s.queue[0].len(), s.queue[1].len()];
+            d.field("queued", &queued).field("opens", &s.opens);
+        }
+        d.finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]

@@ -60,11 +60,11 @@ const POST_PERM: u32 = 0o666;
 #[derive(Clone)]
 pub struct SrvTree {
     board: Arc<Board>,
+    owner: Arc<str>,
 }
 
 struct Board {
     poster: Option<Poster>,
-    owner: Arc<str>,
     made: u32,
     entries: Mutex<Entries>,
 }
@@ -102,17 +102,21 @@ enum Posting {
 impl fmt::Debug for SrvTree {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SrvTree")
-            .field("names", &self.names())
-            .field("poster", &self.board.poster.is_some())
-            .finish_non_exhaustive()
+            .field("owner", &self.owner)
+            .field("board", &self.board)
+            .finish()
     }
 }
 
 impl fmt::Debug for Board {
+    // try_lock: formatting never waits (nor deadlocks with the registry's own work).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Board")
-            .field("owner", &self.owner)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("Board");
+        d.field("poster", &self.poster.is_some());
+        if let Ok(e) = self.entries.try_lock() {
+            d.field("entries", &e.by_name.keys().collect::<Vec<_>>());
+        }
+        d.finish_non_exhaustive()
     }
 }
 
@@ -160,20 +164,9 @@ impl SrvTree {
     /// An empty registry. `poster` connects the dial strings written into new entries;
     /// without one, only [`SrvTree::post`] posts. Files are owned by "none".
     pub fn new(poster: Option<Poster>) -> SrvTree {
-        SrvTree::build(poster, "none".into())
-    }
-
-    /// A new, empty registry like this one with its files owned by `owner`. (Use it at
-    /// construction: entries are not carried over.)
-    pub fn with_owner(self, owner: impl Into<String>) -> SrvTree {
-        SrvTree::build(self.board.poster.clone(), owner.into().into())
-    }
-
-    fn build(poster: Option<Poster>, owner: Arc<str>) -> SrvTree {
         SrvTree {
             board: Arc::new(Board {
                 poster,
-                owner,
                 made: now_secs(),
                 entries: Mutex::new(Entries {
                     by_name: BTreeMap::new(),
@@ -181,7 +174,15 @@ impl SrvTree {
                     next_path: 1,
                 }),
             }),
+            owner: "none".into(),
         }
+    }
+
+    /// The same registry, its files seen through this handle (and the trees it is
+    /// attached as) owned by `owner`.
+    pub fn with_owner(mut self, owner: impl Into<String>) -> SrvTree {
+        self.owner = owner.into().into();
+        self
     }
 
     /// Posts `tree` as `name`; `source` says where it came from (a dial string, a
@@ -236,7 +237,11 @@ impl SrvTree {
 impl Tree for SrvTree {
     /// Every attach sees the registry; `uname` and `aname` are ignored.
     async fn attach(&self, _uname: &str, _aname: &str) -> Result<NodeRef> {
-        Ok(Arc::new(SrvNode::new(self.board.clone(), Target::Root)))
+        Ok(Arc::new(SrvNode::new(
+            self.board.clone(),
+            self.owner.clone(),
+            Target::Root,
+        )))
     }
 }
 
@@ -265,6 +270,7 @@ struct State {
 #[derive(Debug)]
 struct SrvNode {
     board: Arc<Board>,
+    owner: Arc<str>,
     state: Mutex<State>,
 }
 
@@ -312,9 +318,10 @@ impl Drop for Dialing<'_> {
 }
 
 impl SrvNode {
-    fn new(board: Arc<Board>, at: Target) -> SrvNode {
+    fn new(board: Arc<Board>, owner: Arc<str>, at: Target) -> SrvNode {
         SrvNode {
             board,
+            owner,
             state: Mutex::new(State { at, open: Open::No }),
         }
     }
@@ -324,14 +331,14 @@ impl SrvNode {
     }
 
     fn root_stat(&self) -> Stat {
-        let mut st = stat(ROOT_QID, dm::DMDIR | 0o777, 0, "/", &self.board.owner);
+        let mut st = stat(ROOT_QID, dm::DMDIR | 0o777, 0, "/", &self.owner);
         st.atime = self.board.made;
         st.mtime = self.board.made;
         st
     }
 
     fn entry_stat(&self, path: u64, e: &Entry) -> Stat {
-        let mut st = stat(entry_qid(path), e.perm, 0, &e.name, &self.board.owner);
+        let mut st = stat(entry_qid(path), e.perm, 0, &e.name, &self.owner);
         st.atime = e.mtime;
         st.mtime = e.mtime;
         st
@@ -399,7 +406,11 @@ impl Node for SrvNode {
     }
 
     async fn clone_node(&self) -> Result<NodeRef> {
-        Ok(Arc::new(SrvNode::new(self.board.clone(), self.at())))
+        Ok(Arc::new(SrvNode::new(
+            self.board.clone(),
+            self.owner.clone(),
+            self.at(),
+        )))
     }
 
     async fn walk1(&self, name: &str) -> Result<NodeRef> {
@@ -415,7 +426,11 @@ impl Node for SrvNode {
                     .ok_or(Error::NOT_FOUND)?,
             ),
         };
-        Ok(Arc::new(SrvNode::new(self.board.clone(), next)))
+        Ok(Arc::new(SrvNode::new(
+            self.board.clone(),
+            self.owner.clone(),
+            next,
+        )))
     }
 
     async fn open(&self, mode: u8) -> Result<Opened> {

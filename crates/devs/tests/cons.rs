@@ -98,6 +98,8 @@ mod scenarios {
         let e = try_open(&r, "", om::OREAD | om::OTRUNC).await;
         assert_eq!(text(e), Error::IS_DIR.as_str());
         assert!(try_open(&r, "time", om::OEXEC).await.is_ok());
+        let e = try_open(&r, "user", om::OREAD | om::OTRUNC).await;
+        assert_eq!(text(e), Error::PERM.as_str());
         // Nothing may be renamed; a wstat changing nothing is a sync.
         let n = walk(&r, "time").await.unwrap();
         let mut st = Stat::dont_touch();
