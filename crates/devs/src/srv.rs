@@ -129,7 +129,8 @@ impl Entries {
         self.by_path.get_mut(&path).ok_or(Error::NOT_FOUND)
     }
 
-    fn insert(&mut self, name: &str, perm: u32, state: Posting) -> Result<u64> {
+    /// Checks that an entry `name` may be made.
+    fn may_insert(&self, name: &str) -> Result<()> {
         check_name(name)?;
         if self.by_name.contains_key(name) {
             return Err(Error::EXISTS);
@@ -137,6 +138,11 @@ impl Entries {
         if self.by_path.len() >= MAX_ENTRIES {
             return Err(Error::NO_SPACE);
         }
+        Ok(())
+    }
+
+    /// Makes the entry `name`, which [`Entries::may_insert`] allowed.
+    fn insert(&mut self, name: &str, perm: u32, state: Posting) -> u64 {
         let path = self.next_path;
         self.next_path += 1;
         self.by_name.insert(name.to_owned(), path);
@@ -149,7 +155,7 @@ impl Entries {
                 state,
             },
         );
-        Ok(path)
+        path
     }
 
     /// Takes the entry out; the caller drops it (and with it maybe the tree) unlocked.
@@ -190,10 +196,11 @@ impl SrvTree {
     /// exists"; names that are empty, `.`, `..`, hold `/` or NUL, or exceed 255 bytes
     /// with "bad arg in system call" (or "file name too long").
     pub fn post(&self, name: &str, tree: Arc<dyn Tree>, source: String) -> Result<()> {
-        let posting = Posting::Posted { tree, source };
-        lock(&self.board.entries)
-            .insert(name, POST_PERM, posting)
-            .map(drop)
+        let mut entries = lock(&self.board.entries);
+        // Checked first: a tree refused is dropped after the lock, never under it.
+        entries.may_insert(name)?;
+        entries.insert(name, POST_PERM, Posting::Posted { tree, source });
+        Ok(())
     }
 
     /// The tree posted as `name`, and its source.
@@ -454,11 +461,11 @@ impl Node for SrvNode {
         if perm & dm::DMDIR != 0 {
             return Err(Error::PERM);
         }
-        let path = lock(&self.board.entries).insert(
-            name,
-            perm & 0o777,
-            Posting::Empty { orphan: false },
-        )?;
+        let path = {
+            let mut entries = lock(&self.board.entries);
+            entries.may_insert(name)?;
+            entries.insert(name, perm & 0o777, Posting::Empty { orphan: false })
+        };
         Ok(self.opened(Target::Entry(path), Open::File { created: true }))
     }
 

@@ -211,6 +211,12 @@ mod scenarios {
         let u = open(&r, "user", om::OREAD).await;
         assert_eq!(&bounded(u.read(2, 2)).await.unwrap()[..], b"en");
         assert!(bounded(u.read(100, 2)).await.unwrap().is_empty());
+        assert!(
+            bounded(u.read(u64::MAX, u32::MAX))
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }
 

@@ -116,11 +116,17 @@ mod scenarios {
         }
         let e = create(&r, "", &"n".repeat(300), 0o666, om::OWRITE).await;
         assert_eq!(text(e), Error::NAME_TOO_LONG.as_str());
-        let f = create(&r, "", "big", 0o666, om::OWRITE).await.unwrap();
+        let f = create(&r, "", "big", 0o666, om::ORDWR).await.unwrap();
         let e = write_at(&f, MAX_VAR as u64, b"x").await;
         assert_eq!(text(e), Error::TOO_BIG.as_str());
         let e = write_at(&f, u64::MAX - 1, b"xyz").await;
         assert_eq!(text(e), Error::TOO_BIG.as_str());
+        assert!(
+            bounded(f.read(u64::MAX, u32::MAX))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         write_at(&f, MAX_VAR as u64 - 1, b"x").await.unwrap();
         assert_eq!(stat(&r, "big").await.length, MAX_VAR as u64);
     }
