@@ -30,10 +30,9 @@ const VAR_PERM: u32 = 0o666;
 /// The environment device `#e`: one file per variable, read and written at offsets.
 ///
 /// Every attach to the same `EnvTree` (and every fid walked from them) sees one
-/// environment group: a variable written through one is read through the others. Cloning
-/// an `EnvTree` *copies the group* (Plan 9's RFENVG): the clone starts with the same
-/// variables and from then on the two are independent. To share a group, share the tree
-/// itself (`Arc<EnvTree>`).
+/// environment group: a variable written through one is read through the others. A
+/// clone is another handle on the same group, as with the other devices' trees;
+/// [`EnvTree::copy_group`] makes a new, independent group (Plan 9's RFENVG).
 ///
 /// Files: a write past the end extends the variable (with zeros in any gap); opening with
 /// OTRUNC empties it; create makes a variable (directories are refused with "permission
@@ -42,7 +41,7 @@ const VAR_PERM: u32 = 0o666;
 /// 255 bytes are refused. A variable holds at most [`MAX_VAR`] bytes, a group
 /// [`MAX_GROUP`] and [`MAX_VARS`] variables. I/O on a fid whose variable was removed fails
 /// with "file does not exist", as in Plan 9.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct EnvTree {
     group: Arc<Group>,
     owner: Arc<str>,
@@ -251,6 +250,18 @@ impl EnvTree {
         self
     }
 
+    /// A copy of the group (Plan 9's RFENVG): a new tree with the same variables (and
+    /// qids) and owner; from then on changes to either are not seen by the other.
+    pub fn copy_group(&self) -> EnvTree {
+        let vars = lock(&self.group.vars).clone();
+        EnvTree {
+            group: Arc::new(Group {
+                vars: Mutex::new(vars),
+            }),
+            owner: self.owner.clone(),
+        }
+    }
+
     /// The variables now, sorted by name: what a program started from this group gets.
     pub fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
         let vars = lock(&self.group.vars);
@@ -279,20 +290,6 @@ impl EnvTree {
         match vars.by_name.get(name).copied() {
             Some(path) => vars.remove(path).is_ok(),
             None => false,
-        }
-    }
-}
-
-impl Clone for EnvTree {
-    /// Copies the group: the new tree starts with the same variables (and qids), and
-    /// changes to either are not seen by the other.
-    fn clone(&self) -> EnvTree {
-        let vars = lock(&self.group.vars).clone();
-        EnvTree {
-            group: Arc::new(Group {
-                vars: Mutex::new(vars),
-            }),
-            owner: self.owner.clone(),
         }
     }
 }

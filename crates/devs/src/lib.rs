@@ -24,9 +24,9 @@
 //!   nanoseconds (so ticks per second is 10⁹). Not here: `drivers`, `kprint`, `reboot`,
 //!   `swap`, `sysstat`, `config`, `cputime`.
 //! - **env** variables hold bytes (Linux values; Plan 9's rc lists with NUL separators
-//!   pass through unchanged), at most 1 MiB each and 16 MiB per group. [`EnvTree::clone`]
-//!   is RFENVG (copy the group); sharing is sharing the tree. Variables may be renamed by
-//!   wstat, which Plan 9's devenv does not allow.
+//!   pass through unchanged), at most 1 MiB each and 16 MiB per group.
+//!   [`EnvTree::copy_group`] is RFENVG (copy the group); a clone of the tree shares it.
+//!   Variables may be renamed by wstat, which Plan 9's devenv does not allow.
 //! - **pipe** is a byte stream: Plan 9 keeps write boundaries (one read never returns
 //!   parts of two writes, and a zero-length write reads as 0 bytes); here a read takes
 //!   whatever is queued. An end closed by every fid that opened it can be opened again

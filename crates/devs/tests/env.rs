@@ -168,9 +168,9 @@ mod scenarios {
         assert!(a != b && a != r.qid().path && b != r.qid().path);
     }
 
-    pub async fn groups_copied_by_clone_are_independent(via: Via) {
+    pub async fn a_copied_group_is_independent(via: Via) {
         let parent = tree();
-        let child = Arc::new(EnvTree::clone(&parent));
+        let child = Arc::new(parent.copy_group());
         let p = attach(parent.clone(), via).await;
         let c = attach(child.clone(), via).await;
         let f = open(&c, "home", om::OWRITE | om::OTRUNC).await;
@@ -193,6 +193,11 @@ mod scenarios {
             ]
         );
         assert_eq!(parent.snapshot().len(), 1);
+        // A clone is another handle on the same group.
+        let same = EnvTree::clone(&parent);
+        same.set("shared", "yes").unwrap();
+        assert_eq!(cat(&p, "shared").await, b"yes");
+        assert!(child.get("shared").is_none());
     }
 
     pub async fn from_the_process(via: Via) {
@@ -230,5 +235,5 @@ scenario!(rename);
 scenario!(bad_names_and_limits);
 scenario!(removed_under_an_open_fid);
 scenario!(walks_and_opens);
-scenario!(groups_copied_by_clone_are_independent);
+scenario!(a_copied_group_is_independent);
 scenario!(from_the_process);
