@@ -1,39 +1,50 @@
-//! `ninefold exportfs`: serve a host directory, or this machine's network (`#I`), over 9P
-//! (exportfs(4), u9fs).
+//! `ninefold exportfs`: serve a name space, a host directory, or this machine's network
+//! (`#I`) over 9P (exportfs(4), u9fs).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use ninefold_fs::Tree;
 use ninefold_hostfs::HostTree;
 use ninefold_netfs::NetTree;
+use ninefold_ns::{Dialer, NsPath, NsTree};
 use ninefold_server::{Config, serve};
 use ninefold_transport::{Addr, listen, stdio};
 
 use crate::UsageError;
 use crate::net::LOCAL;
 
-/// Serve a directory, or this machine's network, over 9P, on stdin/stdout or on a
-/// listening socket.
+/// Serve a name space, a directory, or this machine's network over 9P, on stdin/stdout or
+/// on a listening socket.
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("how").required(true).args(["stdio", "listen"])))]
-#[command(
-    after_help = "With -r '#I' the tree served is this machine's network as Plan 9's /net \
-(tcp, udp, cs, dns), so another process — `ninefold dial -n ADDR`, `ninefold listen1 -n \
-ADDR`, or any 9P client — dials and listens from here. Whoever can connect can then open \
-connections from this machine and listen on its ports as you: serve it only to yourself (a \
-unix socket, which other users cannot open by default) or to trusted clients. -R is an \
-error with '#I': a network cannot be made read-only. (A directory named #I is ./#I.)\n\n\
+#[command(after_help = "What is served:\n  \
+(no -r)          the standard name space: the host's / with #I at /net and #s at /srv, plus \
+--ns FILE; a client's attach name picks the subtree (aname /net gets this machine's /net)\n  \
+-r DIR           the host directory DIR alone, clients never reaching outside it\n  \
+-r '#I'          this machine's network as Plan 9's /net (tcp, udp, cs, dns)\n  \
+-r PATH --ns F   the subtree PATH of the name space built from the default and F\n\n\
+Whoever can connect to an exported network can open connections from this machine and \
+listen on its ports as you: serve it only to yourself (a unix socket, which other users \
+cannot open by default) or to trusted clients. -R is an error with '#I': a network cannot \
+be made read-only. (A directory named #I is ./#I.)\n\n\
 Examples:\n  ninefold exportfs -r ~/src --listen 'unix!/tmp/src.sock'\n  \
 ninefold exportfs -r /srv/data -R --listen 'tcp!127.0.0.1!5640' --no-auth\n  \
 ninefold 9p -a '{ninefold exportfs -r /tmp --stdio}' ls /\n  \
-ninefold exportfs -r '#I' --listen 'unix!/tmp/net.sock'"
-)]
+ninefold exportfs -r '#I' --listen 'unix!/tmp/net.sock'\n  \
+ninefold exportfs --ns my.ns --listen 'unix!/tmp/ns.sock'")]
 pub struct Args {
-    /// The directory to serve, clients never reaching outside it; or '#I' for the network.
-    #[arg(short = 'r', long = "root", value_name = "DIR")]
-    root: PathBuf,
+    /// What to serve: a host directory, '#I', or (with --ns) a path in the name space.
+    #[arg(short = 'r', long = "root", value_name = "PATH")]
+    root: Option<PathBuf>,
+    /// A namespace file (bind, mount, unmount, cd …) applied after the default name space.
+    #[arg(long = "ns", value_name = "FILE")]
+    ns: Option<PathBuf>,
+    /// List each name of a union directory once (the first), as Linux programs expect;
+    /// Plan 9 lists every member's entries.
+    #[arg(long)]
+    compact: bool,
     /// Read-only: refuse every create, remove, write and wstat (not with '#I').
     #[arg(short = 'R', long = "read-only")]
     read_only: bool,
@@ -52,21 +63,67 @@ pub struct Args {
     msize: u32,
 }
 
-pub async fn run(a: Args) -> Result<()> {
-    let tree: Arc<dyn Tree> = if a.root.as_os_str() == LOCAL {
-        if a.read_only {
-            return Err(UsageError::new(
-                "-R does not apply to '#I': a network cannot be read-only",
-            )
-            .into());
+/// The tree to serve, and how to name it in messages.
+async fn tree(a: &Args) -> Result<(Arc<dyn Tree>, String)> {
+    match (&a.root, &a.ns) {
+        (Some(r), None) if r.as_os_str() == LOCAL => {
+            if a.read_only {
+                return Err(UsageError::new(
+                    "-R does not apply to '#I': a network cannot be read-only",
+                )
+                .into());
+            }
+            Ok((Arc::new(NetTree::new()), LOCAL.into()))
         }
-        Arc::new(NetTree::new())
-    } else {
-        Arc::new(
-            HostTree::new(&a.root, a.read_only)
-                .with_context(|| format!("cannot serve {}", a.root.display()))?,
-        )
+        (Some(r), None) if !r.as_os_str().as_encoded_bytes().starts_with(b"#") => {
+            let t = HostTree::new(r, a.read_only)
+                .with_context(|| format!("cannot serve {}", r.display()))?;
+            Ok((Arc::new(t), r.display().to_string()))
+        }
+        _ => namespace(a).await,
+    }
+}
+
+/// The standard name space plus --ns, served from -r (default /).
+async fn namespace(a: &Args) -> Result<(Arc<dyn Tree>, String)> {
+    let extra = match &a.ns {
+        Some(f) => Some(
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+        ),
+        None => None,
     };
+    let user = std::env::var("USER").unwrap_or_else(|_| "none".into());
+    let dialer = Dialer {
+        msize: Some(a.msize),
+    };
+    let (ns, _) = ninefold_ns::standard(&user, Arc::new(dialer), extra.as_deref())
+        .await
+        .map_err(|e| match &a.ns {
+            Some(f) => anyhow!("{}: {e}", f.display()),
+            None => anyhow!("{e}"),
+        })?;
+    let root = match &a.root {
+        Some(r) => {
+            let r = r
+                .to_str()
+                .ok_or_else(|| anyhow!("-r {}: not UTF-8", r.display()))?;
+            NsPath::parse(r, ns.cwd())?
+        }
+        None => NsPath::root(),
+    };
+    let tree = NsTree::new(ns)
+        .compact(a.compact)
+        .read_only(a.read_only)
+        .rooted_at(root.clone());
+    // Fail now, not at the first client, when -r names nothing.
+    tree.attach(&user, "")
+        .await
+        .with_context(|| format!("cannot serve {root}"))?;
+    Ok((Arc::new(tree), format!("the name space at {root}")))
+}
+
+pub async fn run(a: Args) -> Result<()> {
+    let (tree, what) = tree(&a).await?;
     raise_fd_limit();
     let config = Config {
         max_msize: a.msize,
@@ -89,8 +146,7 @@ pub async fn run(a: Args) -> Result<()> {
     }
     let listener = listen(&addr, false).await?;
     eprintln!(
-        "ninefold exportfs: serving {} on {}",
-        a.root.display(),
+        "ninefold exportfs: serving {what} on {}",
         listener.local_addr()?
     );
     let accept = async {

@@ -286,6 +286,19 @@ fn aio9p_client_against_exportfs(
     extra: &[&str],
     script_args: &[&str],
 ) {
+    aio9p_client_against(listen, extra, script_args, |root, _| {
+        vec!["-r".into(), root.display().to_string()]
+    });
+}
+
+/// As [`aio9p_client_against_exportfs`], with `export(root, tmp)` saying what exportfs
+/// serves.
+fn aio9p_client_against(
+    listen: impl Fn(&Path) -> String,
+    extra: &[&str],
+    script_args: &[&str],
+    export: impl Fn(&Path, &Path) -> Vec<String>,
+) {
     if !aio9p_or_skip() {
         return;
     }
@@ -295,8 +308,7 @@ fn aio9p_client_against_exportfs(
     let listen = listen(tmp.path());
     let mut cmd = Command::new(BIN);
     cmd.arg("exportfs")
-        .arg("-r")
-        .arg(&root)
+        .args(export(&root, tmp.path()))
         .args(["--listen", &listen])
         .args(extra);
     let (mut server, line) = start_server(cmd, "ninefold exportfs", "stderr");
@@ -364,6 +376,22 @@ fn aio9p_client_against_exportfs_unix() {
 #[test]
 fn aio9p_client_against_exportfs_tcp_loopback() {
     aio9p_client_against_exportfs(|_| "tcp!127.0.0.1!0".to_owned(), &["--no-auth"], &[]);
+}
+
+/// The same checks through a composed name space: the tree is bound (with -c) on /n of the
+/// standard name space, and exportfs serves /n of it.
+#[test]
+fn aio9p_client_against_an_exported_name_space() {
+    aio9p_client_against(unix_sock, &[], &[], |root, tmp| {
+        let ns = tmp.join("export.ns");
+        std::fs::write(&ns, format!("bind -c '{}' /n\n", root.display())).unwrap();
+        vec![
+            "--ns".into(),
+            ns.display().to_string(),
+            "-r".into(),
+            "/n".into(),
+        ]
+    });
 }
 
 /// Starts tests/interop/aio9p_server.py with `where` (`--unix PATH` or `--tcp`).

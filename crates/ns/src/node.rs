@@ -313,6 +313,14 @@ impl Node for NsNode {
 
     async fn wstat(&self, stat: &Stat) -> Result<()> {
         self.writable()?;
-        self.target().await?.wstat(stat).await
+        self.target().await?.wstat(stat).await?;
+        // A rename changes the name this node is at (and stat reports).
+        if !stat.name.is_empty() {
+            let mut place = self.place.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(last) = place.path.elems.last_mut() {
+                *last = stat.name.clone();
+            }
+        }
+        Ok(())
     }
 }

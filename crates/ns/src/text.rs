@@ -1,6 +1,7 @@
 //! Words of namespace files and `ns` output. Plan 9's namespace(6) has no quoting; Linux
 //! names may hold blanks, so a word may be quoted as rc quotes: `'a b'`, with `''` for a
 //! quote inside. Words that need no quotes are written bare, so Plan 9 text reads as is.
+//! A `{…}` group (a command to mount) is one word, as rc reads it.
 
 use ninefold_fs::{Error, Result};
 
@@ -52,6 +53,22 @@ fn split(line: &str, vars: Option<Vars<'_>>) -> Result<Vec<String>> {
                         Some(c) => w.push(c),
                     }
                 },
+                // A `{command args}` mount source is one word, blanks and all, as in rc.
+                ('{', _) => {
+                    w.push('{');
+                    let mut depth = 1;
+                    while depth > 0 {
+                        let Some(c) = chars.next() else {
+                            return Err(Error::new("unmatched {"));
+                        };
+                        match c {
+                            '{' => depth += 1,
+                            '}' => depth -= 1,
+                            _ => {}
+                        }
+                        w.push(c);
+                    }
+                }
                 ('$', Some(vars)) => {
                     let mut name = String::new();
                     while let Some(c) =
@@ -104,6 +121,11 @@ mod tests {
         assert_eq!(words("cd '/a b'''").unwrap(), ["cd", "/a b'"]);
         assert_eq!(words("x ''").unwrap(), ["x", ""]);
         assert!(words("cd 'open").is_err());
+        assert_eq!(
+            words("mount -a {ninefold exportfs -r /tmp --stdio} /n/t").unwrap(),
+            ["mount", "-a", "{ninefold exportfs -r /tmp --stdio}", "/n/t"]
+        );
+        assert!(words("mount {oops /n").is_err());
         let vars = |n: &str| (n == "user").then(|| "glenda".to_string());
         assert_eq!(
             words_expanding("cd /usr/$user/tmp $nope '$user' a$", &vars).unwrap(),

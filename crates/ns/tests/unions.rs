@@ -233,3 +233,17 @@ async fn shared_copied_and_fresh_groups() {
         "nor does the original see the copy's"
     );
 }
+
+#[tokio::test]
+async fn a_renamed_file_stats_under_its_new_name() {
+    // Found by aio9p's client through exportfs: stat kept the old name.
+    let w = world(&[("d/f", "x")]).await;
+    let node = walk(&w.ns, "/d/f").await.unwrap();
+    let st = ninefold_proto::Stat {
+        name: "g".into(),
+        ..ninefold_proto::Stat::dont_touch()
+    };
+    node.wstat(&st).await.unwrap();
+    assert_eq!(node.stat().await.unwrap().name, "g");
+    assert!(w.dir.path().join("d/g").exists());
+}
