@@ -30,8 +30,10 @@ const END_PERM: u32 = 0o600;
 /// The pipe device `#|`. Each attach makes a new pipe: a directory with the files `data`
 /// and `data1`. Bytes written on one are read from the other, in both directions.
 ///
-/// - A read returns what is queued, up to the count; while nothing is, it waits (a Tflush
-///   ends the wait: the future may be dropped at any time without losing data).
+/// - A read returns what is queued, up to the count; while nothing is, it waits. The
+///   future may be dropped at any time without losing data, so a Tflush ends the wait
+///   cleanly — unless bytes arrive first and the read completes, in which case by the 9P
+///   rules its reply stands and a client that abandoned it loses those bytes.
 /// - A pipe is a byte stream: a read may return parts of several writes, and a write may
 ///   be read in parts. (Plan 9 keeps write boundaries: each read ends at the end of a
 ///   write.) A zero-length write does nothing (in Plan 9 the reader sees it as a 0-byte
@@ -43,8 +45,8 @@ const END_PERM: u32 = 0o600;
 /// - An end is *closed* once it has been opened and every fid that opened it has been
 ///   clunked. Reads on the other end then return what is still queued, then 0 bytes (EOF);
 ///   writes on the other end fail with "write on closed pipe", and what was queued for the
-///   closed end is thrown away. Until an end has been opened at all, writes to it queue
-///   (and wait when full) and reads from it wait. Opening a closed end again reopens it,
+///   closed end is thrown away. Until the other end has been opened at all, writes
+///   queue (and wait when full) and reads wait. Opening a closed end again reopens it,
 ///   as a Unix FIFO would.
 /// - `stat` of an end gives as its length the bytes waiting to be read there.
 #[derive(Debug, Clone)]
