@@ -367,7 +367,10 @@ fn dial_and_listen1_through_a_net_served_over_a_unix_socket() {
 
     // The served tree is a /net.
     let ls = ninefold(&["9p", "-a", &net, "ls", "/"], b"");
-    assert_eq!(String::from_utf8_lossy(&ls.stdout), "cs\ndns\ntcp\nudp\n");
+    let ls = String::from_utf8_lossy(&ls.stdout);
+    for name in ["cs", "dns", "tcp", "udp"] {
+        assert!(ls.lines().any(|l| l == name), "{name} not in {ls:?}");
+    }
 
     // listen1 announcing through it, dial calling through it.
     let (_l, port) = Bg::listen1(&["-n", &net, "tcp!127.0.0.1!0", "cat"]);
