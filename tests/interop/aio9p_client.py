@@ -3,6 +3,7 @@
 
 Usage: aio9p_client.py --addr unix!/path/sock|tcp!127.0.0.1!PORT --dir DIR
                        [--skip CHECK]... [--only CHECK]...
+       aio9p_client.py --addr ADDR --list ANAME [--cat PATH]...
 
 DIR is the host directory the server exports. The script reads everything in it and
 compares with what the server says, then creates, writes, renames, truncates and removes
@@ -858,14 +859,37 @@ async def flush_checks(remote):
         writer.close()
 
 
+async def list_main(addr, aname, cat):
+    """Attach with aname; print the root's entry names, one per line, then each --cat file."""
+    async with Py9P2000Client(parse_addr(addr)) as cl:
+        msize, _ = await t(cl.negotiate(maxsize=MSIZE))
+        await t(cl.attach(fidb(0), NOFID, b"none", aname.encode()))
+        s = Session(cl, msize)
+        for st in await s.listdir([]):
+            print(st.p9name.decode(), flush=True)
+        for path in cat:
+            f, _ = await s.walk([n for n in path.split("/") if n])
+            await t(p9open(cl, f, c.OREAD))
+            data = await s.readall(f)
+            await t(cl.clunk(f))
+            print(f"{path}: {data.decode()}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--addr", required=True)
-    ap.add_argument("--dir", required=True)
+    ap.add_argument("--dir")
+    ap.add_argument("--list", metavar="ANAME", help="only list the root of this attach name (and --cat files)")
+    ap.add_argument("--cat", action="append", default=[], metavar="PATH", help="with --list: print this file")
     ap.add_argument("--only", action="append", default=[], metavar="CHECK",
                     help="run only this spec check (repeatable), e.g. 'wstat all or nothing, taken name'")
     ap.add_argument("--skip", action="append", default=[], metavar="CHECK", help="skip this spec check (repeatable)")
     a = ap.parse_args()
+    if a.list is not None:
+        asyncio.run(asyncio.wait_for(list_main(a.addr, a.list, a.cat), 30))
+        return
+    if a.dir is None:
+        ap.error("--dir is required")
     try:
         asyncio.run(asyncio.wait_for(run_main(a.addr, os.path.abspath(a.dir), a.only, a.skip), 75))
     except Mismatch as e:

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use ninefold_netfs::dial::dial;
 use tokio::sync::mpsc;
 
-use crate::net::{self, NET_HELP, READ_COUNT};
+use crate::net::{self, NET_HELP, READ_COUNT, WRITE_CHUNK};
 use crate::stdout::BulkStdout;
 
 /// Call ADDR and copy standard input to it and what it sends to standard output.
@@ -46,11 +46,7 @@ pub async fn run(a: Args) -> Result<()> {
         .with_context(|| format!("dial {}", a.addr))?;
     let datagrams = conn.dir.starts_with("udp/");
     let (tx, mut rx) = mpsc::channel(READ_AHEAD);
-    let chunk = if datagrams {
-        DATAGRAM_MAX
-    } else {
-        READ_COUNT as usize
-    };
+    let chunk = if datagrams { DATAGRAM_MAX } else { WRITE_CHUNK };
     // One read of a datagram network is one datagram: reads are never joined there.
     std::thread::spawn(move || read_stdin(&tx, chunk, !datagrams));
 
@@ -107,9 +103,14 @@ pub async fn run(a: Args) -> Result<()> {
 fn read_stdin(tx: &mpsc::Sender<io::Result<Bytes>>, max: usize, join: bool) {
     let stdin = std::io::stdin();
     loop {
-        let mut buf = Vec::with_capacity(max);
+        // Reused buffers: fresh large ones would be faulted in page by page every time.
+        let mut buf = ninefold_io::pool::take(max);
         let r = fill(stdin.as_fd(), &mut buf, join);
-        if !buf.is_empty() && tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+        if !buf.is_empty()
+            && tx
+                .blocking_send(Ok(ninefold_io::pool::freeze(buf)))
+                .is_err()
+        {
             return;
         }
         match r {

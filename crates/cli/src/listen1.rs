@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::sync::Semaphore;
 
-use crate::net::{self, NET_HELP, READ_COUNT};
+use crate::net::{self, NET_HELP, READ_COUNT, WRITE_CHUNK};
 
 /// Listen on ADDR and run CMD for each call, with the call on CMD's stdin and stdout.
 #[derive(Debug, clap::Args)]
@@ -137,7 +137,7 @@ async fn serve_call(root: &NodeRef, c: Conn, cmd: &[String]) -> Result<()> {
     let from_cmd = async move {
         if let Some(mut r) = stdout {
             loop {
-                match read_chunk(&mut r, READ_COUNT as usize).await {
+                match read_chunk(&mut r, WRITE_CHUNK).await {
                     Ok(Some(b)) => {
                         if let Err(e) = conn.write_all(b).await {
                             // The caller is gone: dropping the pipe tells the command.

@@ -16,6 +16,11 @@ pub const LOCAL: &str = "#I";
 /// 256 KiB per read whatever is asked; a remote one at most a message's worth.
 pub const READ_COUNT: u32 = 1 << 20;
 
+/// The most one write to a conversation's data carries, when that much is at hand. Writes
+/// of a stream go one at a time (two in flight could land out of order), so each costs a
+/// round trip through a remote /net: large ones keep the socket busy meanwhile.
+pub const WRITE_CHUNK: usize = 4 << 20;
+
 /// Help text for `-n`, shared by both commands.
 pub const NET_HELP: &str = "NET is '#I' (the default: this machine's network, in process) or \
 the 9P address of a server whose root is a /net, such as `ninefold exportfs -r '#I'`: \

@@ -394,6 +394,69 @@ fn aio9p_client_against_an_exported_name_space() {
     });
 }
 
+/// An independent client reads a composed name space: a host directory unioned with a
+/// synthetic tree (#c) and the network (#I), exported on a unix socket.
+#[test]
+fn aio9p_client_reads_a_composed_name_space() {
+    if !aio9p_or_skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("host");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("hello"), "from the host").unwrap();
+    let ns = tmp.path().join("composed.ns");
+    std::fs::write(
+        &ns,
+        format!(
+            "bind '{}' /n\nbind -a '#c' /n\nbind -a '#I' /n\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let listen = unix_sock(tmp.path());
+    let mut cmd = Command::new(BIN);
+    cmd.arg("exportfs")
+        .arg("--ns")
+        .arg(&ns)
+        .args(["--listen", &listen]);
+    let (mut server, _) = start_server(cmd, "ninefold exportfs", "stderr");
+    let mut cmd = Command::new("python3");
+    cmd.arg(interop_dir().join("aio9p_client.py"))
+        .args(["--addr", &listen, "--list", "/n"])
+        .args(["--cat", "hello", "--cat", "tcp/clone", "--cat", "null"]);
+    let out = run(cmd, b"", SCRIPT_DEADLINE, "aio9p_client.py --list");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    server.assert_running();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<&str> = stdout.lines().collect();
+    // Members in order: the host directory, then #c, then #I.
+    let pos = |n: &str| {
+        names
+            .iter()
+            .position(|l| *l == n)
+            .unwrap_or_else(|| panic!("{n} in {names:?}"))
+    };
+    assert!(
+        pos("hello") < pos("time") && pos("time") < pos("tcp"),
+        "{names:?}"
+    );
+    for n in ["null", "random", "udp", "cs", "dns"] {
+        pos(n);
+    }
+    assert!(stdout.contains("hello: from the host\n"), "{stdout}");
+    let conv = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tcp/clone: "))
+        .unwrap();
+    assert!(conv.trim().parse::<u32>().is_ok(), "{stdout}");
+    assert!(stdout.contains("null: \n"), "{stdout}");
+}
+
 /// Starts tests/interop/aio9p_server.py with `where` (`--unix PATH` or `--tcp`).
 fn start_aio9p_server(where_: &[&str]) -> (Proc, String) {
     let mut cmd = Command::new("python3");
