@@ -200,9 +200,13 @@ where
     let done = tokio::spawn(async move {
         // Cancellation can only cut the work short, never the reply: a request whose work
         // finished is answered even if a flush arrives at that moment.
+        // Cancellation first: when a flush and the work's completion are both ready, the
+        // flush wins, so a read that was flushed does not consume data (a pipe's, a
+        // socket's) whose reply the client would only throw away.
         let r = tokio::select! {
-            r = work => r,
+            biased;
             _ = cancelled => return,
+            r = work => r,
         };
         flights.take(tag);
         let _ = send(
