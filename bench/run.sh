@@ -2,6 +2,8 @@
 # Runs ninefold's benchmark suite and prints a markdown table (see BENCHMARKS.md).
 #
 #   bench/run.sh [ninefold-bench options]     e.g. --runs 3 --stat-ops 5000
+#   bench/run.sh net [options]                the network rows B1, B3, B8 alone, e.g.
+#                                             --only b3 --runs 3 (see bench/src/net.rs)
 #
 # Builds in release mode (respecting CARGO_TARGET_DIR), makes a 1 GiB file of random bytes
 # in a temporary directory (BENCH_SIZE overrides, as head -c understands it), warms the page
@@ -27,6 +29,13 @@ ninefold=$(printf '%s\n' "$bins" | grep '/ninefold$' | tail -n 1 || true)
 if [ -z "$bench" ] || [ -z "$ninefold" ]; then
     echo "bench/run.sh: cargo did not report the built binaries" >&2
     exit 1
+fi
+
+if [ "${1:-}" = net ]; then
+    shift
+    echo "machine: $(nproc) cores, Linux $(uname -r); commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" >&2
+    "$bench" net --ninefold "$ninefold" "$@"
+    exit
 fi
 
 size=${BENCH_SIZE:-1G}

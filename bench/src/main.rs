@@ -18,13 +18,17 @@
 //! run, and the median is reported with the range. The table is markdown on stdout;
 //! progress on stderr.
 //!
+//! `ninefold-bench net …` runs the network rows instead (B1 stream, B3 dials, B8 idle
+//! conversations through `ninefold exportfs -r '#I'`): see `net.rs`.
+//!
 //! The same binary provides the raw helpers it starts as child processes (`raw-serve ADDR
-//! FILE BUF`, `raw-recv ADDR LEN BUF`, `raw-pong ADDR REQ RESP`) and single measurements to
+//! FILE BUF`, `raw-recv ADDR LEN BUF`, `raw-pong ADDR REQ RESP`, `raw-sink ADDR`) and single measurements to
 //! run under a profiler against a server started by hand (`lib-read ADDR NAME LEN task|
 //! block_on`, `lib-stat ADDR NAME OPS task|block_on`, `raw-ping ADDR REQ RESP OPS`).
 
 mod child;
 mod cpu;
+mod net;
 mod ninep;
 mod raw;
 
@@ -55,6 +59,9 @@ fn run() -> Result<()> {
         ["raw-serve", addr, file, buf] => raw::serve_file(addr, Path::new(file), buf.parse()?),
         ["raw-recv", addr, len, buf] => raw::recv_discard(addr, len.parse()?, buf.parse()?),
         ["raw-pong", addr, req, resp] => raw::pong(addr, req.parse()?, resp.parse()?),
+        ["raw-sink", addr] => net::sink(addr),
+        // The network rows (B1, B3, B8) alone: see net.rs.
+        ["net", ..] => net::bench(&args[1..]),
         // Single measurements, to run under a profiler (perf record, strace -c).
         ["lib-read", addr, name, len, how] => {
             let (addr, name, len): (Addr, String, u64) =
@@ -205,6 +212,8 @@ enum Kind {
     Throughput(u64),
     /// Does this many operations per run.
     Latency(usize),
+    /// Does this many operations per run, reported per second.
+    Rate(usize),
 }
 
 #[derive(Debug)]
@@ -249,6 +258,7 @@ impl Row {
         match self.kind {
             Kind::Throughput(bytes) => bytes as f64 / secs / 1e6,
             Kind::Latency(ops) => secs / ops as f64 * 1e6,
+            Kind::Rate(ops) => ops as f64 / secs,
         }
     }
 
@@ -256,6 +266,7 @@ impl Row {
         match self.kind {
             Kind::Throughput(_) => "MB/s",
             Kind::Latency(_) => "µs/op",
+            Kind::Rate(_) => "/s",
         }
     }
 
@@ -286,7 +297,7 @@ impl Row {
         };
         // The fastest run is the smallest time: for MB/s that is the largest value.
         let (a, b) = match self.kind {
-            Kind::Throughput(_) => (self.value(*hi), self.value(*lo)),
+            Kind::Throughput(_) | Kind::Rate(_) => (self.value(*hi), self.value(*lo)),
             Kind::Latency(_) => (self.value(*lo), self.value(*hi)),
         };
         format!("{a:.1}–{b:.1}")
@@ -296,7 +307,7 @@ impl Row {
     /// latency it is our time over theirs (>1 is slower), as the goals are stated.
     fn ratio(&self, base: &Row) -> f64 {
         match self.kind {
-            Kind::Throughput(_) => base.median() / self.median(),
+            Kind::Throughput(_) | Kind::Rate(_) => base.median() / self.median(),
             Kind::Latency(_) => self.median() / base.median(),
         }
     }
@@ -331,16 +342,7 @@ fn bench(o: Opts) -> Result<()> {
         bail!("{}: not a file in a directory", file.display());
     };
     let me = std::env::current_exe()?;
-    let ninefold = match &o.ninefold {
-        Some(p) => p.clone(),
-        None => me.with_file_name("ninefold"),
-    };
-    if !ninefold.is_file() {
-        bail!(
-            "{} not found: build it (cargo build --release -p ninefold) or give --ninefold",
-            ninefold.display()
-        );
-    }
+    let ninefold = find_ninefold(o.ninefold.as_deref())?;
     let limit = Duration::from_secs(120);
     let tmp = TempDir::new()?;
     let rt = runtime()?;
@@ -557,6 +559,21 @@ fn bench(o: Opts) -> Result<()> {
 
     print_table(&o, len, rstat, &cat, &reads, &stats);
     Ok(())
+}
+
+/// The `ninefold` binary: the one given, or the one beside this benchmark.
+fn find_ninefold(given: Option<&Path>) -> Result<PathBuf> {
+    let ninefold = match given {
+        Some(p) => p.to_owned(),
+        None => std::env::current_exe()?.with_file_name("ninefold"),
+    };
+    if !ninefold.is_file() {
+        bail!(
+            "{} not found: build it (cargo build --release -p ninefold) or give --ninefold",
+            ninefold.display()
+        );
+    }
+    Ok(ninefold)
 }
 
 /// The runtime the client library runs on: tokio's multi-threaded one, as in `ninefold`.
