@@ -1,0 +1,672 @@
+//! The network rows: a TCP stream (B1) and dials (B3) through a `/net` that `ninefold
+//! exportfs -r '#I'` serves on a unix socket, next to the same done directly with loopback
+//! sockets; and what an idle conversation costs that exportfs in memory (B8).
+//!
+//! ```text
+//! ninefold-bench net [--ninefold PATH] [--runs N] [--only b1,b3,b8] [--stream BYTES]
+//!                    [--chunk BYTES] [--dials N] [--convs N]
+//! ```
+//!
+//! Every TCP connection goes to `raw-sink`, a child process (a current-thread tokio loop)
+//! that reads each connection to its end, then answers with the byte count (8 bytes,
+//! big-endian) and closes. The direct variants use blocking std sockets in this process;
+//! the /net variants use ninefold's client and `ninefold_netfs::dial` in a runtime task.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use bytes::Bytes;
+use ninefold_client::Client;
+use ninefold_fs::{NodeRef, Tree};
+use ninefold_netfs::dial::{Conn, dial};
+use ninefold_transport::Addr;
+
+use crate::child::{Announce, Guard, Server};
+use crate::{Kind, Row, TempDir, find_ninefold, met, runtime};
+
+const USAGE: &str = "usage: ninefold-bench net [--ninefold PATH] [--runs N] [--only b1,b3,b8] \
+[--stream BYTES] [--chunk BYTES] [--dials N] [--convs N]";
+
+/// Goals of issue 8.
+const GOAL_STREAM: f64 = 0.5;
+const GOAL_DIALS: f64 = 0.3;
+const GOAL_CONV_KIB: f64 = 16.0;
+/// Dialers at once in the concurrent dial rows.
+const PARALLEL: usize = 8;
+/// Bytes asked for by each read of a conversation's data.
+const READ_COUNT: u32 = 1 << 20;
+
+#[derive(Debug)]
+struct Opts {
+    ninefold: Option<PathBuf>,
+    runs: usize,
+    b1: bool,
+    b3: bool,
+    b8: bool,
+    stream: u64,
+    chunk: usize,
+    dials: usize,
+    convs: usize,
+}
+
+impl Opts {
+    fn parse(args: &[String]) -> Result<Opts> {
+        let mut o = Opts {
+            ninefold: None,
+            runs: 5,
+            b1: true,
+            b3: true,
+            b8: true,
+            stream: 1 << 30,
+            chunk: 4 << 20,
+            dials: 2000,
+            convs: 10_000,
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut value = || {
+                it.next()
+                    .with_context(|| format!("{a} needs a value\n{USAGE}"))
+            };
+            match a.as_str() {
+                "--ninefold" => o.ninefold = Some(value()?.into()),
+                "--runs" => o.runs = value()?.parse().context("--runs")?,
+                "--stream" => o.stream = value()?.parse().context("--stream")?,
+                "--chunk" => o.chunk = value()?.parse().context("--chunk")?,
+                "--dials" => o.dials = value()?.parse().context("--dials")?,
+                "--convs" => o.convs = value()?.parse().context("--convs")?,
+                "--only" => {
+                    let only = value()?;
+                    (o.b1, o.b3, o.b8) = (false, false, false);
+                    for name in only.split(',') {
+                        match name {
+                            "b1" => o.b1 = true,
+                            "b3" => o.b3 = true,
+                            "b8" => o.b8 = true,
+                            _ => bail!("--only: unknown benchmark {name:?} (b1, b3, b8)"),
+                        }
+                    }
+                }
+                "-h" | "--help" => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
+                s => bail!("unexpected argument {s}\n{USAGE}"),
+            }
+        }
+        if o.runs == 0 || o.stream == 0 || o.chunk == 0 || o.dials < PARALLEL || o.convs < 2 {
+            bail!(
+                "--runs, --stream and --chunk must be positive, --dials ≥ {PARALLEL}, --convs ≥ 2"
+            );
+        }
+        Ok(o)
+    }
+}
+
+pub fn bench(args: &[String]) -> Result<()> {
+    let o = Opts::parse(args)?;
+    let ninefold = find_ninefold(o.ninefold.as_deref())?;
+    let me = std::env::current_exe()?;
+    let tmp = TempDir::new()?;
+    let rt = runtime()?;
+    raise_fd_limit();
+
+    eprintln!("starting raw-sink and ninefold exportfs -r '#I'…");
+    let sink = Server::start(
+        "raw-sink",
+        Command::new(&me).arg("raw-sink").arg("tcp!127.0.0.1!0"),
+        Announce::Stdout,
+    )?;
+    let port = match sink.addr.parse::<Addr>()? {
+        Addr::Tcp { port, .. } => port,
+        a => bail!("raw-sink announced {a}"),
+    };
+    let target = format!("tcp!127.0.0.1!{port}");
+
+    let mut out = Vec::new();
+    if o.b1 || o.b3 {
+        let exportfs = start_exportfs(&ninefold, &tmp.0, "net")?;
+        let net_addr: Addr = exportfs.addr.parse()?;
+        if o.b1 {
+            out.push(stream_rows(
+                &o, &rt, &ninefold, &tmp.0, &net_addr, &target, port,
+            )?);
+        }
+        if o.b3 {
+            out.push(dial_rows(&o, &rt, &net_addr, &target, port)?);
+        }
+    }
+    let convs = if o.b8 {
+        // A fresh exportfs, so that its memory is that of the conversations alone.
+        let exportfs = start_exportfs(&ninefold, &tmp.0, "convs")?;
+        Some(conv_memory(&o, &rt, &exportfs, &target)?)
+    } else {
+        None
+    };
+    drop(sink);
+    rt.shutdown_background();
+
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    println!("Machine: {cores} cores, Linux {}.", kernel.trim());
+    println!(
+        "/net = `ninefold exportfs -r '#I' --listen unix!SOCK`, used through ninefold's client \
+         and `ninefold_netfs::dial` in a runtime task. Each cell: median of {} runs (variants \
+         interleaved); range = slowest–fastest run.",
+        o.runs
+    );
+    println!();
+    println!("| row | what | median | range | ratio | goal |");
+    println!("|---|---|---:|---:|---|---|");
+    for table in &out {
+        for line in table {
+            println!("{line}");
+        }
+    }
+    if let Some(c) = convs {
+        for line in c {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// `ninefold exportfs -r '#I'` on a unix socket in `dir`.
+fn start_exportfs(ninefold: &Path, dir: &Path, tag: &str) -> Result<Server> {
+    Server::start(
+        "ninefold exportfs -r '#I'",
+        Command::new(ninefold)
+            .arg("exportfs")
+            .arg("-r")
+            .arg("#I")
+            .arg("--listen")
+            .arg(format!(
+                "unix!{}",
+                dir.join(format!("{tag}.sock")).display()
+            )),
+        Announce::Stderr,
+    )
+}
+
+/// A 9P session with a served /net and its root.
+async fn session(addr: &Addr) -> Result<(Client, NodeRef)> {
+    let conn = ninefold_transport::dial(addr).await?;
+    let client = Client::connect(conn.reader, conn.writer, ninefold_proto::DEFAULT_MSIZE)
+        .await
+        .with_context(|| format!("9P session with {addr}"))?;
+    let root = client.attach("bench", "").await.context("attach")?;
+    Ok((client, root))
+}
+
+/// Reads a conversation to its end: the sink's 8-byte count.
+async fn read_reply(c: &Conn) -> Result<u64> {
+    let mut reply = Vec::new();
+    loop {
+        let b = c.read(READ_COUNT).await?;
+        if b.is_empty() {
+            break;
+        }
+        reply.extend_from_slice(&b);
+    }
+    let bytes: [u8; 8] = reply
+        .as_slice()
+        .try_into()
+        .with_context(|| format!("the sink answered {} bytes, not 8", reply.len()))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+// ---- B1: a TCP stream ----
+
+fn stream_rows(
+    o: &Opts,
+    rt: &tokio::runtime::Runtime,
+    ninefold: &Path,
+    dir: &Path,
+    net: &Addr,
+    target: &str,
+    port: u16,
+) -> Result<Vec<String>> {
+    let total = o.stream;
+    let buf = vec![0x5au8; o.chunk.min(1 << 20)];
+    let chunk = Bytes::from(vec![0xa5u8; o.chunk]);
+    // The CLI reads standard input from a file (page cache warm).
+    let file = dir.join("stream");
+    write_file(&file, total)?;
+    let reply = dir.join("reply");
+
+    let lib = |total: u64| -> Result<Duration> {
+        let (net, target, chunk) = (net.clone(), target.to_owned(), chunk.clone());
+        rt.block_on(rt.spawn(async move {
+            let (_client, root) = session(&net).await?;
+            let start = Instant::now();
+            let c = dial(&root, &target).await?;
+            let mut left = total;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                c.write_all(chunk.slice(..n)).await?;
+                left -= n as u64;
+            }
+            c.ctl.write(0, Bytes::from_static(b"close")).await?;
+            let got = read_reply(&c).await?;
+            let took = start.elapsed();
+            c.close().await;
+            ensure!(got == total, "the sink got {got} bytes of {total}");
+            Ok(took)
+        }))?
+    };
+    let cli = |net: Option<&Addr>| -> Result<Duration> {
+        let mut cmd = Command::new(ninefold);
+        cmd.arg("dial");
+        if let Some(n) = net {
+            cmd.arg("-n").arg(n.to_string());
+        }
+        cmd.arg(target)
+            .stdin(std::fs::File::open(&file)?)
+            .stdout(std::fs::File::create(&reply)?)
+            .stderr(Stdio::inherit());
+        let start = Instant::now();
+        let (status, exited) =
+            Guard::spawn("ninefold dial", &mut cmd)?.wait_for(Duration::from_secs(300))?;
+        ensure!(status.success(), "ninefold dial failed: {status}");
+        let got = std::fs::read(&reply)?;
+        ensure!(
+            got == total.to_be_bytes(),
+            "ninefold dial: the sink's answer was {got:?}"
+        );
+        Ok(exited - start)
+    };
+
+    let mib = o.chunk as f64 / f64::from(1 << 20);
+    let mut direct = Row::new(
+        format!(
+            "direct loopback TCP: connect(), write(2) {} KiB at a time, shutdown, read the count",
+            buf.len() / 1024
+        ),
+        "",
+        Kind::Throughput(total),
+    );
+    let mut via = Row::new(
+        format!(
+            "through /net: `dial` in the client library, write_all of {mib} MiB (one Twrite \
+             at a time), `close`, read the count"
+        ),
+        "",
+        Kind::Throughput(total),
+    );
+    let mut cli_net = Row::new(
+        "`ninefold dial -n unix!SOCK tcp!127.0.0.1!PORT < FILE` (the CLI through /net)",
+        "",
+        Kind::Throughput(total),
+    );
+    let mut cli_local = Row::new(
+        "`ninefold dial tcp!127.0.0.1!PORT < FILE` (the CLI, in-process #I)",
+        "",
+        Kind::Throughput(total),
+    );
+    eprintln!("B1: checking each variant once…");
+    direct_stream(port, total.min(64 << 20), &buf)?;
+    lib(total.min(64 << 20))?;
+    cli(Some(net))?;
+    for run in 1..=o.runs {
+        eprintln!("B1 stream: run {run} of {}", o.runs);
+        direct.samples.push(direct_stream(port, total, &buf)?);
+        via.samples.push(lib(total)?);
+        cli_net.samples.push(cli(Some(net))?);
+        cli_local.samples.push(cli(None)?);
+    }
+    let _ = std::fs::remove_file(&file);
+    let mut lines = vec![line("B1", &direct, "baseline".into(), "")];
+    let r = via.ratio(&direct);
+    lines.push(line(
+        "B1",
+        &via,
+        format!("{r:.2}× direct"),
+        &format!("≥ {GOAL_STREAM}×: {}", met(r >= GOAL_STREAM)),
+    ));
+    for row in [&cli_net, &cli_local] {
+        lines.push(line(
+            "B1",
+            row,
+            format!("{:.2}× direct", row.ratio(&direct)),
+            "",
+        ));
+    }
+    Ok(lines)
+}
+
+fn write_file(path: &Path, len: u64) -> Result<()> {
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let block: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        f.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+/// Connects to the sink, writes `total` bytes, half-closes and reads the count back.
+fn direct_stream(port: u16, total: u64, buf: &[u8]) -> Result<Duration> {
+    let start = Instant::now();
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        s.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    s.shutdown(Shutdown::Write)?;
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply)?;
+    let took = start.elapsed();
+    ensure!(
+        reply == total.to_be_bytes(),
+        "the sink answered {reply:?} for {total} bytes"
+    );
+    Ok(took)
+}
+
+// ---- B3: dials ----
+
+fn dial_rows(
+    o: &Opts,
+    rt: &tokio::runtime::Runtime,
+    net: &Addr,
+    target: &str,
+    port: u16,
+) -> Result<Vec<String>> {
+    let n = o.dials;
+    let via = |n: usize, at_once: usize| -> Result<Duration> {
+        let (net, target) = (net.clone(), target.to_owned());
+        rt.block_on(rt.spawn(async move {
+            let (_client, root) = session(&net).await?;
+            let start = Instant::now();
+            let mut tasks = Vec::new();
+            for _ in 0..at_once {
+                let (root, target) = (root.clone(), target.clone());
+                tasks.push(tokio::spawn(async move {
+                    for _ in 0..n / at_once {
+                        let c = dial(&root, &target).await?;
+                        c.close().await;
+                    }
+                    Ok::<(), anyhow::Error>(())
+                }));
+            }
+            for t in tasks {
+                t.await??;
+            }
+            Ok(start.elapsed())
+        }))?
+    };
+    let direct = |n: usize, at_once: usize| -> Result<Duration> {
+        let start = Instant::now();
+        let threads: Vec<_> = (0..at_once)
+            .map(|_| {
+                std::thread::spawn(move || -> std::io::Result<()> {
+                    for _ in 0..n / at_once {
+                        drop(TcpStream::connect(("127.0.0.1", port))?);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join()
+                .map_err(|_| anyhow::anyhow!("a dialling thread panicked"))??;
+        }
+        Ok(start.elapsed())
+    };
+    let ops = n / PARALLEL * PARALLEL;
+    let mut rows = [
+        Row::new(
+            "direct: connect() + close(), one at a time",
+            "",
+            Kind::Rate(n),
+        ),
+        Row::new(
+            "through /net: `dial` (cs, clone, connect, data) + close (clunks), one at a time",
+            "",
+            Kind::Rate(n),
+        ),
+        Row::new(
+            format!("direct, {PARALLEL} threads at once"),
+            "",
+            Kind::Rate(ops),
+        ),
+        Row::new(
+            format!("through /net, {PARALLEL} tasks at once on one 9P connection"),
+            "",
+            Kind::Rate(ops),
+        ),
+    ];
+    eprintln!("B3: warming up…");
+    direct(n / 10, 1)?;
+    via(n / 10, 1)?;
+    for run in 1..=o.runs {
+        eprintln!("B3 dials: run {run} of {}", o.runs);
+        rows[0].samples.push(direct(n, 1)?);
+        rows[1].samples.push(via(n, 1)?);
+        rows[2].samples.push(direct(ops, PARALLEL)?);
+        rows[3].samples.push(via(ops, PARALLEL)?);
+    }
+    let r1 = rows[1].ratio(&rows[0]);
+    let r3 = rows[3].ratio(&rows[2]);
+    Ok(vec![
+        line("B3", &rows[0], "baseline".into(), ""),
+        line(
+            "B3",
+            &rows[1],
+            format!("{r1:.2}× direct"),
+            &format!("≥ {GOAL_DIALS}×: {}", met(r1 >= GOAL_DIALS)),
+        ),
+        line("B3", &rows[2], "baseline".into(), ""),
+        line("B3", &rows[3], format!("{r3:.2}× direct"), ""),
+    ])
+}
+
+// ---- B8: idle conversations ----
+
+/// The resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmRSS")
+}
+
+/// A `Vm…` line of `/proc/PID/status`, in KiB.
+fn status_kib(pid: u32, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+fn conv_memory(
+    o: &Opts,
+    rt: &tokio::runtime::Runtime,
+    exportfs: &Server,
+    target: &str,
+) -> Result<Vec<String>> {
+    let (net, target, want) = (exportfs.addr.parse::<Addr>()?, target.to_owned(), o.convs);
+    let pid = exportfs.pid();
+    let warm = (want / 100).clamp(1, 100);
+    eprintln!("B8: opening up to {want} conversations…");
+    let m = rt.block_on(rt.spawn(async move {
+        let (_client, root) = session(&net).await?;
+        let mut convs = Vec::with_capacity(want);
+        // The first few pay for what is allocated once (tables, the runtime's pools).
+        for _ in 0..warm {
+            convs.push(dial(&root, &target).await?);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let before = rss_kib(pid)?;
+        let mut stopped = None;
+        while convs.len() < want {
+            match dial(&root, &target).await {
+                Ok(c) => convs.push(c),
+                Err(e) => {
+                    stopped = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let idle = rss_kib(pid)?;
+        let idle_size = status_kib(pid, "VmSize")?;
+        // Then one read waiting on each, as a proxy or `ninefold dial` keeps.
+        let readers: Vec<_> = convs
+            .iter()
+            .map(|c| {
+                let c = c.clone();
+                tokio::spawn(async move { c.read(READ_COUNT).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let reading = rss_kib(pid)?;
+        let reading_size = status_kib(pid, "VmSize")?;
+        for r in readers {
+            r.abort();
+        }
+        let n = convs.len();
+        for c in convs {
+            c.close().await;
+        }
+        Ok::<_, anyhow::Error>(Mem {
+            warm,
+            opened: n,
+            stopped,
+            before,
+            idle,
+            reading,
+            size_growth: reading_size.saturating_sub(idle_size),
+        })
+    }))??;
+    let counted = (m.opened - m.warm) as f64;
+    let idle = (m.idle as f64 - m.before as f64) / counted;
+    let reading = (m.reading as f64 - m.before as f64) / counted;
+    let how_many = match &m.stopped {
+        None => format!("{} conversations", m.opened),
+        Some(e) => format!(
+            "{} conversations (of {want} asked: the next dial failed with \"{e}\")",
+            m.opened
+        ),
+    };
+    Ok(vec![
+        format!(
+            "| B8 | idle TCP conversations open through one exportfs -r '#I': {how_many}; \
+             exportfs VmRSS {} → {} KiB after the first {} | {idle:.1} KiB/conversation | | | ≤ {GOAL_CONV_KIB} KiB: {} |",
+            m.before,
+            m.idle,
+            m.warm,
+            met(idle <= GOAL_CONV_KIB)
+        ),
+        format!(
+            "| B8 | the same with one Tread waiting on each data file: VmRSS {} KiB (VmSize \
+             +{:.0} KiB per read) | {reading:.1} KiB/conversation | | | ≤ {GOAL_CONV_KIB} KiB: {} |",
+            m.reading,
+            m.size_growth as f64 / m.opened as f64,
+            met(reading <= GOAL_CONV_KIB)
+        ),
+    ])
+}
+
+#[derive(Debug)]
+struct Mem {
+    warm: usize,
+    opened: usize,
+    stopped: Option<String>,
+    before: u64,
+    idle: u64,
+    reading: u64,
+    /// VmSize added by the waiting reads.
+    size_growth: u64,
+}
+
+fn line(id: &str, r: &Row, ratio: String, goal: &str) -> String {
+    format!(
+        "| {id} | {} | {} | {} | {ratio} | {goal} |",
+        r.what,
+        r.cell(),
+        r.range()
+    )
+}
+
+// ---- raw-sink ----
+
+/// `raw-sink ADDR`: reads every connection to its end, answers with the byte count (8 bytes,
+/// big-endian) and closes it. One thread; idle connections cost a task each.
+pub fn sink(addr: &str) -> Result<()> {
+    raise_fd_limit();
+    let addr: Addr = addr.parse()?;
+    let Addr::Tcp { host, port } = addr else {
+        bail!("raw-sink listens on tcp! addresses only");
+    };
+    let ip: std::net::IpAddr = host.parse().context("raw-sink wants a literal address")?;
+    let sock = match ip {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    sock.set_reuseaddr(true)?;
+    sock.bind((ip, port).into())?;
+    let a = sock.local_addr()?;
+    let mut out = std::io::stdout();
+    writeln!(out, "listening on tcp!{}!{}", a.ip(), a.port())?;
+    out.flush()?;
+    std::thread::spawn(|| {
+        let mut b = [0u8; 64];
+        while matches!(std::io::stdin().read(&mut b), Ok(n) if n > 0) {}
+        std::process::exit(0);
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        // A deep accept queue: with the default (128), eight threads dialling at once
+        // overflow it and their SYNs wait a second to be sent again.
+        let l = sock.listen(4096)?;
+        loop {
+            let (s, _) = l.accept().await?;
+            tokio::spawn(drain(s));
+        }
+    })
+}
+
+async fn drain(mut s: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let mut total = 0u64;
+    // Allocated at the first byte: thousands of idle connections cost no buffers.
+    let mut buf = Vec::new();
+    loop {
+        if s.readable().await.is_err() {
+            return;
+        }
+        if buf.is_empty() {
+            buf = vec![0u8; 256 << 10];
+        }
+        match s.try_read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => total += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+    let _ = s.write_all(&total.to_be_bytes()).await;
+}
+
+/// Thousands of conversations need thousands of descriptors: take the hard limit.
+fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    if lim.current < lim.maximum {
+        lim.current = lim.maximum;
+        let _ = setrlimit(Resource::Nofile, lim);
+    }
+}
