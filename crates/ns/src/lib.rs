@@ -67,4 +67,4 @@ pub use nsfile::{Line, Op, ParseError, parse};
 mod dialer;
 mod standard;
 pub use dialer::Dialer;
-pub use standard::{DEFAULT_NS, Standard, devices as standard_devices, standard};
+pub use standard::{DEFAULT_NS, PLAN9_DIRS, Standard, devices as standard_devices, standard, standard_over};

@@ -276,6 +276,27 @@ impl Namespace {
         self.write_table().unmount(&key, Some(&matches))
     }
 
+    /// What is mounted on `old` (as bind and unmount name it), in search order.
+    pub async fn members_at(&self, old: &str) -> Result<Option<Arc<[Arc<Member>]>>> {
+        let path = self.path(old)?;
+        let place = self.resolve(&path, false).await?;
+        Ok(self
+            .read_table()
+            .lookup(&place.chan.key())
+            .map(|h| h.members.clone().into()))
+    }
+
+    /// Every mount point, by the name it was first used with, in the order they were made.
+    pub fn mount_points(&self) -> Vec<NsPath> {
+        let mut out: Vec<NsPath> = Vec::new();
+        for (old, _) in self.read_table().members_in_order() {
+            if !out.contains(&old) {
+                out.push(old);
+            }
+        }
+        out
+    }
+
     /// The connection posted in the srv device under the name `name` leads to.
     pub async fn posted(&self, name: &str) -> Result<Arc<dyn Tree>> {
         let path = self.path(name)?;

@@ -21,7 +21,7 @@ use crate::nsfile::parse;
 pub const DEFAULT_NS: &str = include_str!("default.ns");
 
 /// Mount points Plan 9 has and Linux does not.
-const ROOT_DIRS: &[&str] = &["n", "net", "net.alt", "prog", "srv", "mnt"];
+pub const PLAN9_DIRS: &[&str] = &["n", "net", "net.alt", "prog", "srv", "mnt"];
 
 /// The shared state of a standard name space's devices.
 #[derive(Debug, Clone)]
@@ -39,14 +39,23 @@ impl Posted for SrvPosts {
     }
 }
 
-/// `#/`, `#I`, `#s`, `#c`, `#e`, `#|`. Dial strings written into new `/srv` files are
-/// connected with `connector`.
-pub fn devices(user: &str, connector: Arc<dyn Connector>) -> (Devices, Standard) {
-    let root = SynthTree::new(Entry::dir(
-        ROOT_DIRS
+/// The root device: empty directories to mount on.
+pub fn root_device() -> Arc<dyn Tree> {
+    Arc::new(SynthTree::new(Entry::dir(
+        PLAN9_DIRS
             .iter()
             .map(|d| (*d, Entry::Dir(Default::default()))),
-    ));
+    )))
+}
+
+/// `#/` (`root`, or [`root_device`]), `#I`, `#s`, `#c`, `#e`, `#|`. Dial strings written
+/// into new `/srv` files are connected with `connector`.
+pub fn devices(
+    user: &str,
+    connector: Arc<dyn Connector>,
+    root: Option<Arc<dyn Tree>>,
+) -> (Devices, Standard) {
+    let root = root.unwrap_or_else(root_device);
     let poster: ninefold_devs::Poster = Arc::new(move |source: String| {
         let connector = connector.clone();
         Box::pin(async move { connector.connect(&source).await })
@@ -54,7 +63,7 @@ pub fn devices(user: &str, connector: Arc<dyn Connector>) -> (Devices, Standard)
     let srv = SrvTree::new(Some(poster)).with_owner(user);
     let env = EnvTree::from_process().with_owner(user);
     let mut d = Devices::new();
-    d.add('/', Arc::new(root));
+    d.add('/', root);
     d.add('I', Arc::new(NetTree::new()));
     d.add_srv('s', Arc::new(srv.clone()), Arc::new(SrvPosts(srv.clone())));
     d.add('c', Arc::new(ConsTree::new(user)));
@@ -74,7 +83,20 @@ pub async fn standard(
         HostTree::new(std::path::Path::new("/"), false)
             .map_err(|e| format!("cannot open /: {}", Error::from(e)))?,
     );
-    let (devs, standard) = devices(user, connector.clone());
+    standard_over(host, None, user, connector, extra).await
+}
+
+/// As [`standard`], over a host root opened earlier (a session opens it before it moves
+/// into its own root) and, if given, a tree of its own for `#/` (a session's is a private
+/// host directory, so that `mkdir /n/x` is seen by Linux and the name space alike).
+pub async fn standard_over(
+    host: Arc<dyn Tree>,
+    root: Option<Arc<dyn Tree>>,
+    user: &str,
+    connector: Arc<dyn Connector>,
+    extra: Option<&str>,
+) -> std::result::Result<(Namespace, Standard), String> {
+    let (devs, standard) = devices(user, connector.clone(), root);
     let mut ns = Namespace::new(host, devs, user)
         .await
         .map_err(|e| format!("attach /: {e}"))?;
