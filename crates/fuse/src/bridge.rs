@@ -1,0 +1,883 @@
+//! FUSE operations in terms of [`Node`]s: the inode table, the open-file table, and one
+//! async function per operation. Nothing here touches `/dev/fuse`: an operation returns
+//! the reply body (or an errno), and [`crate::session`] writes it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use ninefold_fs::{Error, NodeRef, Opened, Qid, QidType, Stat};
+use ninefold_proto::{dm, om, read_dir_entries};
+use tokio::runtime::Handle;
+
+use crate::DirectIo;
+use crate::abi::{
+    self, Attr, Op, Out, RENAME_NOREPLACE, ROOT_ID, S_IFDIR, S_IFREG, SetAttrIn, Validity, errno,
+    fattr, fopen,
+};
+
+/// What the kernel gets back: a reply body or an errno, and what to undo if the reply
+/// never reaches the kernel (a lookup's reference, a create's open file).
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub(crate) reply: Result<Vec<u8>, i32>,
+    pub(crate) undo: Option<Undo>,
+}
+
+/// References a reply hands out, to be dropped if the kernel did not take the reply.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Undo {
+    pub(crate) nodeid: u64,
+    pub(crate) fh: Option<u64>,
+}
+
+impl Outcome {
+    pub(crate) fn err(e: i32) -> Outcome {
+        Outcome {
+            reply: Err(e),
+            undo: None,
+        }
+    }
+}
+
+impl From<Result<Vec<u8>, i32>> for Outcome {
+    fn from(reply: Result<Vec<u8>, i32>) -> Outcome {
+        Outcome { reply, undo: None }
+    }
+}
+
+type R<T> = Result<T, i32>;
+
+fn ex(e: Error) -> i32 {
+    e.errno()
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A node we own: one fid. It is clunked exactly once: explicitly (release), by remove,
+/// or — when the last reference goes without either (forget, a cancelled open, an
+/// unmount with files open) — by a task spawned from `Drop`.
+#[derive(Debug)]
+pub(crate) struct Fid {
+    pub(crate) node: NodeRef,
+    gone: AtomicBool,
+    rt: Handle,
+}
+
+impl Fid {
+    fn new(node: NodeRef, rt: &Handle) -> Arc<Fid> {
+        Arc::new(Fid {
+            node,
+            gone: AtomicBool::new(false),
+            rt: rt.clone(),
+        })
+    }
+
+    async fn clunk(&self) {
+        if !self.gone.swap(true, Ordering::AcqRel) {
+            self.node.clunk().await;
+        }
+    }
+
+    async fn remove(&self) -> ninefold_fs::Result<()> {
+        if self.gone.swap(true, Ordering::AcqRel) {
+            return Err(Error::BAD_USE);
+        }
+        self.node.remove().await
+    }
+}
+
+impl Drop for Fid {
+    fn drop(&mut self) {
+        if !self.gone.swap(true, Ordering::AcqRel) {
+            let node = self.node.clone();
+            // A runtime already shut down drops the task, and with it the node.
+            self.rt.spawn(async move { node.clunk().await });
+        }
+    }
+}
+
+/// Inodes are identified by the qid's path and whether it is a directory.
+type Key = (u64, bool);
+
+fn key(q: &Qid) -> Key {
+    (q.path, q.is_dir())
+}
+
+#[derive(Debug)]
+struct Inode {
+    /// An unopened node for the file: walked from, cloned to open, stat'ed and wstat'ed.
+    fid: Arc<Fid>,
+    key: Key,
+    /// The kernel's references (lookups not yet forgotten).
+    nlookup: u64,
+    /// qid.version at the last cached open, to decide whether the page cache is kept.
+    cached_version: Option<u32>,
+}
+
+#[derive(Debug)]
+struct Inodes {
+    map: HashMap<u64, Inode>,
+    by_qid: HashMap<Key, u64>,
+    next: u64,
+}
+
+#[derive(Debug)]
+struct DirState {
+    /// Entries read so far; kernel offset `i` is entry `i` (`.` and `..` first).
+    entries: Vec<DirEntry>,
+    /// Where the next 9P directory read continues.
+    offset: u64,
+    eof: bool,
+}
+
+#[derive(Debug)]
+struct DirEntry {
+    name: Vec<u8>,
+    ino: u64,
+    dir: bool,
+}
+
+#[derive(Debug)]
+enum Kind {
+    File { direct: bool },
+    Dir(tokio::sync::Mutex<DirState>),
+}
+
+/// One open file: its own fid, opened.
+#[derive(Debug)]
+struct OpenFile {
+    fid: Arc<Fid>,
+    iounit: u32,
+    kind: Kind,
+}
+
+/// Settings the operations need.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) validity: Validity,
+    pub(crate) direct_io: DirectIo,
+}
+
+/// The state of one mount.
+#[derive(Debug)]
+pub(crate) struct Bridge {
+    inodes: Mutex<Inodes>,
+    files: Mutex<HashMap<u64, Arc<OpenFile>>>,
+    next_fh: AtomicU64,
+    rt: Handle,
+    cfg: Config,
+}
+
+/// How much one 9P directory read asks for.
+const DIR_READ: u32 = 64 << 10;
+
+impl Bridge {
+    pub(crate) fn new(root: NodeRef, rt: Handle, cfg: Config) -> Bridge {
+        let root_key = key(&root.qid());
+        let mut map = HashMap::new();
+        map.insert(
+            ROOT_ID,
+            Inode {
+                fid: Fid::new(root, &rt),
+                key: root_key,
+                nlookup: 1,
+                cached_version: None,
+            },
+        );
+        let mut by_qid = HashMap::new();
+        by_qid.insert(root_key, ROOT_ID);
+        Bridge {
+            inodes: Mutex::new(Inodes {
+                map,
+                by_qid,
+                next: ROOT_ID + 1,
+            }),
+            files: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            rt,
+            cfg,
+        }
+    }
+
+    /// How many inodes and open files are held (for tests of bounded memory).
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        (lock(&self.inodes).map.len(), lock(&self.files).len())
+    }
+
+    fn inode(&self, nodeid: u64) -> R<Arc<Fid>> {
+        lock(&self.inodes)
+            .map
+            .get(&nodeid)
+            .map(|i| i.fid.clone())
+            .ok_or(errno::ENOENT)
+    }
+
+    fn file(&self, fh: u64) -> R<Arc<OpenFile>> {
+        lock(&self.files).get(&fh).cloned().ok_or(errno::EBADF)
+    }
+
+    /// Records one kernel reference to the file `fid` names, newest fid first: the one
+    /// just walked names the file by its current path (a host tree's nodes are lexical).
+    fn remember(&self, fid: Arc<Fid>) -> u64 {
+        let k = key(&fid.node.qid());
+        let mut t = lock(&self.inodes);
+        if let Some(&id) = t.by_qid.get(&k)
+            && let Some(ino) = t.map.get_mut(&id)
+        {
+            if id != ROOT_ID {
+                ino.nlookup += 1;
+                ino.fid = fid;
+            }
+            return id;
+        }
+        let id = t.next;
+        t.next += 1;
+        t.map.insert(
+            id,
+            Inode {
+                fid,
+                key: k,
+                nlookup: 1,
+                cached_version: None,
+            },
+        );
+        t.by_qid.insert(k, id);
+        id
+    }
+
+    /// The kernel dropped `n` references.
+    pub(crate) fn forget(&self, nodeid: u64, n: u64) {
+        if nodeid == ROOT_ID {
+            return;
+        }
+        let dropped = {
+            let mut t = lock(&self.inodes);
+            let Some(ino) = t.map.get_mut(&nodeid) else {
+                return;
+            };
+            ino.nlookup = ino.nlookup.saturating_sub(n);
+            if ino.nlookup > 0 {
+                return;
+            }
+            let gone = t.map.remove(&nodeid);
+            if let Some(g) = &gone
+                && t.by_qid.get(&g.key) == Some(&nodeid)
+            {
+                t.by_qid.remove(&g.key);
+            }
+            gone
+        };
+        // The fid (clunked by its Drop) goes outside the lock.
+        drop(dropped);
+    }
+
+    /// A removed file's qid no longer names that inode: a new file may reuse the path.
+    fn unmap(&self, k: Key) {
+        let mut t = lock(&self.inodes);
+        if let Some(&id) = t.by_qid.get(&k)
+            && id != ROOT_ID
+        {
+            t.by_qid.remove(&k);
+        }
+    }
+
+    /// Replaces the fid of the inode with `fid`'s qid, if the kernel knows it.
+    fn refresh(&self, fid: Arc<Fid>) {
+        let k = key(&fid.node.qid());
+        let mut t = lock(&self.inodes);
+        if let Some(&id) = t.by_qid.get(&k)
+            && id != ROOT_ID
+            && let Some(ino) = t.map.get_mut(&id)
+        {
+            ino.fid = fid;
+        }
+    }
+
+    /// Undoes what a reply handed out when the kernel did not take it.
+    pub(crate) fn undo(&self, u: Undo) {
+        self.forget(u.nodeid, 1);
+        if let Some(fh) = u.fh {
+            let f = lock(&self.files).remove(&fh);
+            // Its fid is clunked by Drop.
+            drop(f);
+        }
+    }
+
+    /// Drops every open file, as at unmount: their fids are clunked.
+    pub(crate) fn close_all(&self) {
+        let files: Vec<_> = lock(&self.files).drain().collect();
+        drop(files);
+    }
+
+    fn attr(&self, st: &Stat) -> Attr {
+        let dir = st.qid.is_dir() || st.mode & dm::DMDIR != 0;
+        Attr {
+            ino: st.qid.path,
+            size: st.length,
+            atime: st.atime.into(),
+            mtime: st.mtime.into(),
+            mode: (if dir { S_IFDIR } else { S_IFREG }) | (st.mode & dm::PERM_MASK),
+            uid: self.cfg.uid,
+            gid: self.cfg.gid,
+        }
+    }
+
+    fn entry(&self, nodeid: u64, st: &Stat) -> Vec<u8> {
+        let mut o = Out::with_capacity(128);
+        abi::entry_out(&mut o, nodeid, &self.attr(st), self.cfg.validity);
+        o.0
+    }
+
+    fn attr_reply(&self, st: &Stat) -> Vec<u8> {
+        let mut o = Out::with_capacity(104);
+        abi::attr_out(&mut o, &self.attr(st), self.cfg.validity);
+        o.0
+    }
+
+    /// Whether reads of a file opened with this qid bypass the page cache.
+    fn direct(&self, q: &Qid) -> bool {
+        match self.cfg.direct_io {
+            DirectIo::Always => true,
+            DirectIo::Never => false,
+            DirectIo::Auto => q.version == 0 || q.ty.0 & (QidType::APPEND.0 | QidType::EXCL.0) != 0,
+        }
+    }
+
+    fn add_file(&self, f: OpenFile) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        lock(&self.files).insert(fh, Arc::new(f));
+        fh
+    }
+
+    /// Serves one request (not INIT, DESTROY, FORGET or INTERRUPT, which the session
+    /// handles itself).
+    pub(crate) async fn call(&self, nodeid: u64, op: Op) -> Outcome {
+        match op {
+            Op::Lookup { name } => self.lookup(nodeid, &name).await,
+            Op::GetAttr { fh } => self.getattr(nodeid, fh).await.into(),
+            Op::SetAttr(a) => self.setattr(nodeid, a).await.into(),
+            Op::Open { flags } => self.open(nodeid, flags).await.into(),
+            Op::Read { fh, offset, size } => self.read(fh, offset, size).await.into(),
+            Op::Write { fh, offset, data } => self.write(fh, offset, data).await.into(),
+            Op::Release { fh } | Op::ReleaseDir { fh } => self.release(fh).await.into(),
+            Op::Flush | Op::FsyncDir => Ok(Vec::new()).into(),
+            Op::Fsync { fh } => self.fsync(fh).await.into(),
+            Op::OpenDir => self.opendir(nodeid).await.into(),
+            Op::ReadDir { fh, offset, size } => self.readdir(fh, offset, size).await.into(),
+            Op::Create { name, mode, flags } => self.create(nodeid, &name, mode, flags).await,
+            Op::Mkdir { name, mode } => self.mkdir(nodeid, &name, mode).await,
+            Op::Mknod { name, mode } => self.mknod(nodeid, &name, mode).await,
+            Op::Unlink { name } => self.remove(nodeid, &name, false).await.into(),
+            Op::Rmdir { name } => self.remove(nodeid, &name, true).await.into(),
+            Op::Rename {
+                newdir,
+                flags,
+                old,
+                new,
+            } => self.rename(nodeid, &old, newdir, &new, flags).await.into(),
+            Op::StatFs => {
+                let mut o = Out::with_capacity(80);
+                abi::statfs_out(&mut o);
+                Ok(o.0).into()
+            }
+            Op::NoLinks => Outcome::err(errno::EPERM),
+            Op::Unsupported
+            | Op::Init { .. }
+            | Op::Destroy
+            | Op::Interrupt { .. }
+            | Op::Forget { .. }
+            | Op::BatchForget { .. } => Outcome::err(errno::ENOSYS),
+        }
+    }
+
+    async fn lookup(&self, parent: u64, name: &[u8]) -> Outcome {
+        let r = async {
+            let name = lookup_name(name)?;
+            let pfid = self.inode(parent)?;
+            if name == "." {
+                let st = pfid.node.stat().await.map_err(ex)?;
+                let id = self.remember(pfid);
+                return Ok((self.entry(id, &st), id));
+            }
+            let fid = Fid::new(pfid.node.walk1(name).await.map_err(ex)?, &self.rt);
+            let st = fid.node.stat().await.map_err(ex)?;
+            let id = self.remember(fid);
+            Ok((self.entry(id, &st), id))
+        }
+        .await;
+        match r {
+            Ok((body, nodeid)) => Outcome {
+                reply: Ok(body),
+                undo: Some(Undo { nodeid, fh: None }),
+            },
+            Err(e) => Outcome::err(e),
+        }
+    }
+
+    async fn getattr(&self, nodeid: u64, fh: Option<u64>) -> R<Vec<u8>> {
+        // fstat on an open file stats that fid: opening /net's clone made it a ctl.
+        let fid = match fh.map(|fh| self.file(fh)) {
+            Some(Ok(f)) => f.fid.clone(),
+            _ => self.inode(nodeid)?,
+        };
+        let st = fid.node.stat().await.map_err(ex)?;
+        Ok(self.attr_reply(&st))
+    }
+
+    async fn setattr(&self, nodeid: u64, a: SetAttrIn) -> R<Vec<u8>> {
+        let fid = match (a.valid & fattr::FH != 0).then(|| self.file(a.fh)) {
+            Some(Ok(f)) => f.fid.clone(),
+            _ => self.inode(nodeid)?,
+        };
+        let cur = fid.node.stat().await.map_err(ex)?;
+        let mut want = Stat::dont_touch();
+        if a.valid & fattr::MODE != 0 {
+            want.mode = (cur.mode & !dm::PERM_MASK) | (a.mode & dm::PERM_MASK);
+        }
+        // Every file shows as the mounting user's: chown to that is no change.
+        if a.valid & fattr::UID != 0 && a.uid != self.cfg.uid {
+            return Err(errno::EPERM);
+        }
+        if a.valid & fattr::GID != 0 && a.gid != self.cfg.gid {
+            return Err(errno::EPERM);
+        }
+        if a.valid & fattr::SIZE != 0 {
+            want.length = a.size;
+        }
+        let now = || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        };
+        let secs = |t: u64| u32::try_from(t).unwrap_or(u32::MAX - 1).min(u32::MAX - 1);
+        if a.valid & fattr::ATIME_NOW != 0 {
+            want.atime = secs(now());
+        } else if a.valid & fattr::ATIME != 0 {
+            want.atime = secs(a.atime);
+        }
+        if a.valid & fattr::MTIME_NOW != 0 {
+            want.mtime = secs(now());
+        } else if a.valid & fattr::MTIME != 0 {
+            want.mtime = secs(a.mtime);
+        }
+        if want != Stat::dont_touch()
+            && let Err(e) = fid.node.wstat(&want).await
+        {
+            // `> ctl` on a synthetic file: the truncate that follows open(O_TRUNC) (when
+            // the kernel sends one) is no error, whatever the file thinks.
+            let synthetic = cur.qid.version == 0 && !cur.qid.is_dir();
+            let truncating = a.valid & fattr::SIZE != 0 && a.size == 0;
+            if !(synthetic && truncating) {
+                return Err(ex(e));
+            }
+        }
+        let st = fid.node.stat().await.map_err(ex)?;
+        Ok(self.attr_reply(&st))
+    }
+
+    async fn open(&self, nodeid: u64, flags: u32) -> R<Vec<u8>> {
+        let ifid = self.inode(nodeid)?;
+        let fid = Fid::new(ifid.node.clone_node().await.map_err(ex)?, &self.rt);
+        let mode = open_mode(flags);
+        let opened = match fid.node.open(mode).await {
+            Ok(o) => o,
+            // A synthetic file that refuses OTRUNC is opened without it: `echo x >ctl`.
+            Err(_) if mode & om::OTRUNC != 0 && ifid.node.qid().version == 0 => {
+                fid.node.open(mode & !om::OTRUNC).await.map_err(ex)?
+            }
+            Err(e) => return Err(ex(e)),
+        };
+        let direct = self.direct(&opened.qid);
+        let mut flags = 0;
+        if direct {
+            flags |= fopen::DIRECT_IO;
+        } else if self.keep_cache(nodeid, &opened) {
+            flags |= fopen::KEEP_CACHE;
+        }
+        let fh = self.add_file(OpenFile {
+            fid,
+            iounit: opened.iounit,
+            kind: Kind::File { direct },
+        });
+        let mut o = Out::with_capacity(16);
+        abi::open_out(&mut o, fh, flags);
+        Ok(o.0)
+    }
+
+    /// The page cache of a file is kept across opens while its qid.version stays.
+    fn keep_cache(&self, nodeid: u64, opened: &Opened) -> bool {
+        let mut t = lock(&self.inodes);
+        let Some(ino) = t.map.get_mut(&nodeid) else {
+            return false;
+        };
+        let keep = ino.cached_version == Some(opened.qid.version);
+        ino.cached_version = Some(opened.qid.version);
+        keep
+    }
+
+    async fn read(&self, fh: u64, offset: u64, size: u32) -> R<Vec<u8>> {
+        let f = self.file(fh)?;
+        let Kind::File { direct } = f.kind else {
+            return Err(errno::EISDIR);
+        };
+        let cap = |n: u32| if f.iounit > 0 { n.min(f.iounit) } else { n };
+        if direct {
+            // One read(2), one tree read: what it returns is what the caller gets.
+            let data = f.fid.node.read(offset, cap(size)).await.map_err(ex)?;
+            let n = data.len().min(size as usize);
+            return Ok(data[..n].to_vec());
+        }
+        // Through the page cache a short read means end of file: fill the request.
+        let mut out = Vec::with_capacity(size as usize);
+        while out.len() < size as usize {
+            let want = cap(size - out.len() as u32);
+            let data = f
+                .fid
+                .node
+                .read(offset + out.len() as u64, want)
+                .await
+                .map_err(ex)?;
+            if data.is_empty() {
+                break;
+            }
+            let n = data.len().min(size as usize - out.len());
+            out.extend_from_slice(&data[..n]);
+        }
+        Ok(out)
+    }
+
+    async fn write(&self, fh: u64, offset: u64, data: Bytes) -> R<Vec<u8>> {
+        let f = self.file(fh)?;
+        let Kind::File { direct } = f.kind else {
+            return Err(errno::EISDIR);
+        };
+        let total = data.len();
+        let mut done = 0usize;
+        while done < total {
+            let mut chunk = data.slice(done..);
+            if f.iounit > 0 && chunk.len() > f.iounit as usize {
+                chunk.truncate(f.iounit as usize);
+            }
+            let n = f
+                .fid
+                .node
+                .write(offset + done as u64, chunk)
+                .await
+                .map_err(ex)? as usize;
+            done += n.min(total - done);
+            // A synthetic file's short write is its answer; a regular file's is retried.
+            if direct || n == 0 {
+                break;
+            }
+        }
+        let mut o = Out::with_capacity(8);
+        abi::write_out(&mut o, done as u32);
+        Ok(o.0)
+    }
+
+    async fn release(&self, fh: u64) -> R<Vec<u8>> {
+        let f = lock(&self.files).remove(&fh);
+        if let Some(f) = f {
+            f.fid.clunk().await;
+        }
+        Ok(Vec::new())
+    }
+
+    async fn fsync(&self, fh: u64) -> R<Vec<u8>> {
+        let f = self.file(fh)?;
+        // A wstat that changes nothing is 9P's sync.
+        f.fid.node.wstat(&Stat::dont_touch()).await.map_err(ex)?;
+        Ok(Vec::new())
+    }
+
+    async fn opendir(&self, nodeid: u64) -> R<Vec<u8>> {
+        let ifid = self.inode(nodeid)?;
+        let fid = Fid::new(ifid.node.clone_node().await.map_err(ex)?, &self.rt);
+        let opened = fid.node.open(om::OREAD).await.map_err(ex)?;
+        let fh = self.add_file(OpenFile {
+            fid,
+            iounit: opened.iounit,
+            kind: Kind::Dir(tokio::sync::Mutex::new(DirState {
+                entries: Vec::new(),
+                offset: 0,
+                eof: false,
+            })),
+        });
+        let mut o = Out::with_capacity(16);
+        abi::open_out(&mut o, fh, 0);
+        Ok(o.0)
+    }
+
+    async fn readdir(&self, fh: u64, offset: u64, size: u32) -> R<Vec<u8>> {
+        let f = self.file(fh)?;
+        let Kind::Dir(state) = &f.kind else {
+            return Err(errno::ENOTDIR);
+        };
+        let mut d = state.lock().await;
+        if offset == 0 {
+            // rewinddir, or the first read: a fresh listing from 9P offset 0.
+            let ino = f.fid.node.qid().path;
+            d.entries = vec![
+                DirEntry {
+                    name: b".".to_vec(),
+                    ino,
+                    dir: true,
+                },
+                DirEntry {
+                    name: b"..".to_vec(),
+                    ino,
+                    dir: true,
+                },
+            ];
+            d.offset = 0;
+            d.eof = false;
+        }
+        let mut o = Out::with_capacity(size as usize);
+        let mut i = usize::try_from(offset).unwrap_or(usize::MAX);
+        loop {
+            while let Some(e) = d.entries.get(i) {
+                if o.0.len() + abi::dirent_size(&e.name) > size as usize {
+                    return Ok(o.0);
+                }
+                abi::dirent(&mut o, e.ino, i as u64 + 1, e.dir, &e.name);
+                i += 1;
+            }
+            if d.eof {
+                return Ok(o.0);
+            }
+            let count = if f.iounit > 0 {
+                DIR_READ.min(f.iounit)
+            } else {
+                DIR_READ
+            };
+            let data = f.fid.node.read(d.offset, count).await.map_err(ex)?;
+            if data.is_empty() {
+                d.eof = true;
+                continue;
+            }
+            d.offset += data.len() as u64;
+            let stats = read_dir_entries(data).map_err(|_| errno::EIO)?;
+            for st in stats {
+                if valid_name(&st.name).is_err() {
+                    continue;
+                }
+                d.entries.push(DirEntry {
+                    name: st.name.into_bytes(),
+                    ino: st.qid.path,
+                    dir: st.qid.is_dir() || st.mode & dm::DMDIR != 0,
+                });
+            }
+        }
+    }
+
+    /// Creates `name` in `parent` and walks to it: the created (open) fid and the
+    /// inode's unopened one.
+    async fn make(&self, parent: u64, name: &str, perm: u32, mode: u8) -> R<(Arc<Fid>, Arc<Fid>)> {
+        let pfid = self.inode(parent)?;
+        let created = Fid::new(pfid.node.clone_node().await.map_err(ex)?, &self.rt);
+        created.node.create(name, perm, mode).await.map_err(ex)?;
+        let walked = Fid::new(pfid.node.walk1(name).await.map_err(ex)?, &self.rt);
+        Ok((created, walked))
+    }
+
+    async fn create(&self, parent: u64, name: &[u8], mode: u32, flags: u32) -> Outcome {
+        let r = async {
+            let name = valid_name(name)?;
+            let omode = open_mode(flags) & !om::OTRUNC;
+            let (created, walked) = self.make(parent, &name, mode & 0o777, omode).await?;
+            let st = walked.node.stat().await.map_err(ex)?;
+            let opened_qid = created.node.qid();
+            let direct = self.direct(&opened_qid);
+            let nodeid = self.remember(walked);
+            let fh = self.add_file(OpenFile {
+                fid: created,
+                iounit: 0,
+                kind: Kind::File { direct },
+            });
+            let mut o = Out::with_capacity(144);
+            abi::entry_out(&mut o, nodeid, &self.attr(&st), self.cfg.validity);
+            abi::open_out(&mut o, fh, if direct { fopen::DIRECT_IO } else { 0 });
+            Ok((o.0, nodeid, fh))
+        }
+        .await;
+        match r {
+            Ok((body, nodeid, fh)) => Outcome {
+                reply: Ok(body),
+                undo: Some(Undo {
+                    nodeid,
+                    fh: Some(fh),
+                }),
+            },
+            Err(e) => Outcome::err(e),
+        }
+    }
+
+    async fn mkdir(&self, parent: u64, name: &[u8], mode: u32) -> Outcome {
+        self.make_closed(parent, name, dm::DMDIR | (mode & 0o777))
+            .await
+    }
+
+    async fn mknod(&self, parent: u64, name: &[u8], mode: u32) -> Outcome {
+        // Only regular files: 9P2000 has no devices, fifos or sockets.
+        if mode & abi::S_IFMT != S_IFREG {
+            return Outcome::err(errno::EPERM);
+        }
+        self.make_closed(parent, name, mode & 0o777).await
+    }
+
+    /// mkdir and mknod: create, clunk, answer with the entry.
+    async fn make_closed(&self, parent: u64, name: &[u8], perm: u32) -> Outcome {
+        let r = async {
+            let name = valid_name(name)?;
+            let (created, walked) = self.make(parent, &name, perm, om::OREAD).await?;
+            created.clunk().await;
+            let st = walked.node.stat().await.map_err(ex)?;
+            let nodeid = self.remember(walked);
+            Ok((self.entry(nodeid, &st), nodeid))
+        }
+        .await;
+        match r {
+            Ok((body, nodeid)) => Outcome {
+                reply: Ok(body),
+                undo: Some(Undo { nodeid, fh: None }),
+            },
+            Err(e) => Outcome::err(e),
+        }
+    }
+
+    async fn remove(&self, parent: u64, name: &[u8], dir: bool) -> R<Vec<u8>> {
+        let name = valid_name(name)?;
+        let pfid = self.inode(parent)?;
+        let fid = Fid::new(pfid.node.walk1(&name).await.map_err(ex)?, &self.rt);
+        let q = fid.node.qid();
+        match (dir, q.is_dir()) {
+            (true, false) => return Err(errno::ENOTDIR),
+            (false, true) => return Err(errno::EISDIR),
+            _ => {}
+        }
+        fid.remove().await.map_err(ex)?;
+        self.unmap(key(&q));
+        Ok(Vec::new())
+    }
+
+    /// Rename within one directory is a wstat of the name. Linux's rename replaces an
+    /// existing target and 9P's never does, so the target is removed first (not atomic:
+    /// a failure after the remove loses the target). Across directories: EXDEV, and mv
+    /// falls back to copy and remove.
+    async fn rename(
+        &self,
+        parent: u64,
+        old: &[u8],
+        newdir: u64,
+        new: &[u8],
+        flags: u32,
+    ) -> R<Vec<u8>> {
+        if flags & !RENAME_NOREPLACE != 0 {
+            return Err(errno::EINVAL);
+        }
+        if newdir != parent {
+            return Err(errno::EXDEV);
+        }
+        let old = valid_name(old)?;
+        let new = valid_name(new)?;
+        let pfid = self.inode(parent)?;
+        let src = Fid::new(pfid.node.walk1(&old).await.map_err(ex)?, &self.rt);
+        if old == new {
+            return Ok(Vec::new());
+        }
+        if flags & RENAME_NOREPLACE == 0 {
+            match pfid.node.walk1(&new).await {
+                Ok(node) => {
+                    let dst = Fid::new(node, &self.rt);
+                    let (sq, dq) = (src.node.qid(), dst.node.qid());
+                    if key(&sq) == key(&dq) {
+                        // Two names of one file: rename(2) does nothing.
+                        return Ok(Vec::new());
+                    }
+                    match (sq.is_dir(), dq.is_dir()) {
+                        (false, true) => return Err(errno::EISDIR),
+                        (true, false) => return Err(errno::ENOTDIR),
+                        _ => {}
+                    }
+                    dst.remove().await.map_err(ex)?;
+                    self.unmap(key(&dq));
+                }
+                Err(e) if e == Error::NOT_FOUND => {}
+                Err(e) => return Err(ex(e)),
+            }
+        }
+        let mut st = Stat::dont_touch();
+        st.name = new;
+        src.node.wstat(&st).await.map_err(ex)?;
+        // The fid we renamed through knows the new name; the inode's old one may not.
+        self.refresh(src);
+        Ok(Vec::new())
+    }
+}
+
+/// The 9P open mode for Linux open flags: the access mode, and OTRUNC.
+fn open_mode(flags: u32) -> u8 {
+    const O_ACCMODE: u32 = 0o3;
+    const O_TRUNC: u32 = 0o1000;
+    let acc = match flags & O_ACCMODE {
+        0 => om::OREAD,
+        1 => om::OWRITE,
+        _ => om::ORDWR,
+    };
+    if flags & O_TRUNC != 0 {
+        acc | om::OTRUNC
+    } else {
+        acc
+    }
+}
+
+/// A name the kernel may look up: anything that is not UTF-8 cannot exist in 9P.
+fn lookup_name(name: &[u8]) -> R<&str> {
+    let s = std::str::from_utf8(name).map_err(|_| errno::ENOENT)?;
+    if s.is_empty() || s == ".." || s.contains('/') {
+        return Err(errno::ENOENT);
+    }
+    Ok(s)
+}
+
+/// A name for a new or renamed file.
+fn valid_name(name: impl AsRef<[u8]>) -> R<String> {
+    let name = name.as_ref();
+    if name.len() > 255 {
+        return Err(errno::ENAMETOOLONG);
+    }
+    let s = std::str::from_utf8(name).map_err(|_| errno::EINVAL)?;
+    if s.is_empty() || s == "." || s == ".." || s.contains('/') || s.contains('\0') {
+        return Err(errno::EINVAL);
+    }
+    Ok(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_modes() {
+        assert_eq!(open_mode(0), om::OREAD);
+        assert_eq!(open_mode(1 | 0o1000), om::OWRITE | om::OTRUNC);
+        assert_eq!(open_mode(2 | 0o100), om::ORDWR);
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_name("a").is_ok());
+        assert!(valid_name("").is_err());
+        assert!(valid_name("..").is_err());
+        assert!(valid_name([0xff]).is_err());
+        assert_eq!(lookup_name(b".."), Err(errno::ENOENT));
+        assert!(lookup_name(b".").is_ok());
+    }
+}

@@ -1,0 +1,121 @@
+//! The `/dev/fuse` connection: one fd, replies written whole with one `writev` each, and
+//! [`Reply`], which makes sure every request is answered exactly once.
+
+use std::io::IoSlice;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::abi::{OUT_HEADER_SIZE, errno};
+
+/// The open `/dev/fuse`. Writes may come from any thread: the kernel takes each `write`
+/// as one whole reply.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    fd: OwnedFd,
+}
+
+/// What became of a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    Delivered,
+    /// The kernel no longer waits for this request (interrupted, or the caller was
+    /// killed): a reply that handed out a reference was not taken.
+    Gone,
+    Failed,
+}
+
+impl Conn {
+    pub(crate) fn open() -> std::io::Result<Conn> {
+        let fd = rustix::fs::open(
+            "/dev/fuse",
+            OFlags::RDWR | OFlags::CLOEXEC | OFlags::NONBLOCK,
+            Mode::empty(),
+        )?;
+        Ok(Conn { fd })
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    pub(crate) fn owned_fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// Writes one reply: `error` is a positive errno or 0; `body` only when 0.
+    pub(crate) fn send(&self, unique: u64, error: i32, body: &[u8]) -> Sent {
+        let body = if error == 0 { body } else { &[] };
+        let len = (OUT_HEADER_SIZE + body.len()) as u32;
+        let mut header = [0u8; OUT_HEADER_SIZE];
+        header[0..4].copy_from_slice(&len.to_le_bytes());
+        header[4..8].copy_from_slice(&(-error).to_le_bytes());
+        header[8..16].copy_from_slice(&unique.to_le_bytes());
+        let bufs = [IoSlice::new(&header), IoSlice::new(body)];
+        loop {
+            match rustix::io::writev(&self.fd, &bufs) {
+                Ok(_) => return Sent::Delivered,
+                Err(Errno::INTR) => continue,
+                Err(Errno::NOENT) => return Sent::Gone,
+                Err(e) => {
+                    // ENODEV after an unmount is expected; anything else is worth a note.
+                    if e != Errno::NODEV {
+                        tracing::warn!(error = %e, unique, "fuse reply not written");
+                    }
+                    return Sent::Failed;
+                }
+            }
+        }
+    }
+}
+
+/// The obligation to answer one request. Dropped unanswered (a panic in a tree, a task
+/// dropped when its runtime shut down), it answers EIO, so no caller waits forever.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    conn: Arc<Conn>,
+    unique: u64,
+    done: bool,
+}
+
+impl Reply {
+    pub(crate) fn new(conn: Arc<Conn>, unique: u64) -> Reply {
+        Reply {
+            conn,
+            unique,
+            done: false,
+        }
+    }
+
+    pub(crate) fn ok(mut self, body: &[u8]) -> Sent {
+        self.done = true;
+        self.conn.send(self.unique, 0, body)
+    }
+
+    pub(crate) fn err(mut self, errno: i32) -> Sent {
+        self.done = true;
+        self.conn.send(self.unique, errno, &[])
+    }
+
+    /// For requests the kernel expects no answer to (FORGET, INTERRUPT).
+    pub(crate) fn none(mut self) {
+        self.done = true;
+    }
+
+    pub(crate) fn result(self, r: Result<Vec<u8>, i32>) -> Sent {
+        match r {
+            Ok(body) => self.ok(&body),
+            Err(e) => self.err(e),
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn.send(self.unique, errno::EIO, &[]);
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! The FUSE bridge: any ninefold [`Tree`] mounted at a Linux directory.
+//!
+//! ```no_run
+//! # async fn f(tree: std::sync::Arc<dyn ninefold_fs::Tree>) -> std::io::Result<()> {
+//! use ninefold_fuse::{MountOptions, mount};
+//! let m = mount(tree, "glenda", "", "/n/net".as_ref(), MountOptions::default()).await?;
+//! // … programs use /n/net …
+//! m.unmount()?; // or drop it
+//! # Ok(()) }
+//! ```
+//!
+//! # Design
+//!
+//! The FUSE protocol is spoken directly over `/dev/fuse` (module `abi`: requests parsed
+//! with bounds checks into owned values, replies encoded by hand), mounted with mount(2)
+//! (`fd=N,rootmode=…,user_id=…`; fstype `fuse.ninefold`). No FUSE crate is used:
+//! fuser 0.18 answers FUSE_INTERRUPT with ENOSYS (after which the kernel never sends
+//! another, so a reader killed by Ctrl-C would hang until data came), and fuse3 needs Rust
+//! 1.91 and unmounts by path with a plain umount. Speaking the protocol ourselves costs
+//! about as much code as adapting either, and needs no dependency beyond rustix.
+//!
+//! - **Threads and tasks**: one thread (`ninefold-fuse`) polls the device and a stop pipe
+//!   and reads requests. Every request but FORGET and INTERRUPT runs in a tokio task of
+//!   its own on the runtime that called [`mount`], and replies when the tree answers, so
+//!   a read blocked on a `/net` data file or a pipe holds up nothing else. Trees and the
+//!   I/O objects they make belong to that runtime, as they would anyway.
+//! - **Interrupts**: FUSE_INTERRUPT (a signal to a blocked caller) fires the
+//!   cancellation of the request it names: its future is dropped — for a 9P tree that is
+//!   a Tflush — and the request answers EINTR. With a single reader an interrupt is always
+//!   read after its request, so an interrupt whose request is not in flight was answered
+//!   already and is ignored.
+//! - **Every request is answered once**: a reply object answers EIO if dropped unanswered
+//!   (a tree that panicked, a runtime shut down).
+//!
+//! # What maps to what
+//!
+//! | FUSE | tree |
+//! |---|---|
+//! | inode | one qid (path, and whether a directory) ↔ one node id, holding an *unopened* node of the file; the most recent lookup's node replaces the older one (a host tree's nodes are lexical paths) |
+//! | LOOKUP | `walk1` from the parent's node, then `stat`; `.` is the parent itself, `..` never reaches the tree (the kernel resolves it) |
+//! | FORGET, BATCH_FORGET | drop the kernel's references; at zero the inode and its node go (clunked): memory stays bounded by what the kernel caches |
+//! | OPEN | `clone_node` of the inode's node, then `open`: *every open is its own fid*, so opening `/net/tcp/clone` gives the ctl of a new conversation and reads of that file handle read that ctl |
+//! | RELEASE | `clunk` of that fid |
+//! | READ, WRITE | `read`/`write` of the open fid at the kernel's offset, as given |
+//! | OPENDIR, READDIR | a fid per open directory; 9P directory reads in order (the offset rule), entries kept, the kernel's offsets served as indices into them (`.` and `..` first); offset 0 reloads (rewinddir) |
+//! | GETATTR | `stat` (of the open fid when the kernel names one: fstat of a clone is the ctl's) |
+//! | SETATTR | one `wstat` with "don't touch" in every field not set: mode (permission bits), size, atime, mtime; chown to anyone but the mounting user: EPERM |
+//! | CREATE, MKDIR, MKNOD (regular files) | `create` on a clone of the parent's node, then a `walk1` for the inode |
+//! | UNLINK, RMDIR | `walk1`, then `remove` |
+//! | RENAME in one directory | `wstat` of the name, after removing an existing target (Linux replaces, 9P does not; not atomic) |
+//! | RENAME across directories | EXDEV (mv copies) |
+//! | SYMLINK, LINK, READLINK, other MKNODs | EPERM: 9P2000 has none |
+//! | FSYNC | a `wstat` that changes nothing (9P's sync) |
+//! | STATFS | zeros, names up to 255 bytes |
+//! | POLL, ACCESS, xattrs, locks, lseek … | ENOSYS, which the kernel remembers: poll then always reports readable and writable, access(2) always succeeds (the tree checks on open), locks are local |
+//!
+//! Errors are the tree's Plan 9 strings mapped by [`ninefold_fs::Error::errno`].
+//!
+//! **Attributes**: `DMDIR` gives `S_IFDIR`, anything else `S_IFREG`, with the permission
+//! bits; `DMAPPEND`, `DMEXCL` and the rest are not shown. Every file is owned by the
+//! mounting user (euid and egid), whatever the tree's names are: 9P users are names, and
+//! `id` inside must not surprise. st_ino is qid.path; nlink is 1 (for directories too,
+//! so find(1) does not guess); size is the stat length; ctime is mtime; times in seconds.
+//! The kernel may trust an entry and its attributes for [`MountOptions::entry_timeout`]
+//! and [`MountOptions::attr_timeout`] (1 s by default).
+//!
+//! **Synthetic files and the page cache**: a file whose qid.version is 0 — the server
+//! does not track versions, so nothing it returns can be cached — or whose qid says
+//! append-only or exclusive is opened with `direct_io`: each read(2) is one tree read,
+//! and returns what the tree returns whatever the stat length says (a `/net` ctl says 0).
+//! Other files (a host tree's: version from mtime) go through the page cache; its
+//! contents are kept across opens only while qid.version is unchanged (`keep_cache`),
+//! and the kernel also drops them when it sees size or mtime change (auto_inval_data).
+//! [`DirectIo`] overrides the rule. Through the page cache a short read means end of
+//! file, so a cached read is filled with as many tree reads as it takes; a direct one is
+//! a single tree read, and a direct write a single tree write (its count is the answer).
+//!
+//! **O_TRUNC** (`echo text > ctl`): FUSE_ATOMIC_O_TRUNC is negotiated, so the flag comes
+//! with the open and becomes OTRUNC; a synthetic file (version 0) that refuses to open
+//! with OTRUNC is opened without it. A kernel that sends SETATTR(size 0) after the open
+//! instead gets success for it on a synthetic file even when the tree refuses the wstat.
+//!
+//! # Where this differs from a kernel 9P mount, and why
+//!
+//! - FUSE sees inodes, not fids: an inode's node is an unopened fid kept while the
+//!   kernel caches the inode, and each open clones it, as v9fs does.
+//! - Unknown or sloppy qids: two files with the same qid.path are one inode here (v9fs
+//!   does the same). Renaming a directory leaves fids of a host tree beneath it naming the
+//!   old path (the host tree's nodes are lexical); their files answer "does not exist"
+//!   until the kernel looks them up again.
+//! - Ownership is always the mounting user (v9fs shows numeric ids of 9P2000.u); chown
+//!   fails unless it is a no-op.
+//! - rename replaces an existing target by removing it first (v9fs with 9P2000 fails);
+//!   git and editors rename over files.
+//! - poll is "always ready" (ENOSYS), as on v9fs without 9P2000.L.
+//! - Blocking reads, interrupts and per-open fids behave as on a Plan 9 kernel mount.
+//!
+//! # Mounting and unmounting
+//!
+//! Mounting needs CAP_SYS_ADMIN in the user namespace owning the mount namespace (root,
+//! or `unshare -Urm`) and access to `/dev/fuse`; the fusermount3 path for unprivileged
+//! users is not here. Without `allow_other` only the mounting user may use the mount.
+//! [`MountHandle::unmount`] (or dropping the handle) detaches the mount (MNT_DETACH, only
+//! if what is mounted there is still ours), stops the session thread, cancels what is
+//! in flight and closes `/dev/fuse`, which aborts the connection for anyone who still had
+//! a file open; every fid is clunked.
+
+mod abi;
+mod bridge;
+mod conn;
+mod mnt;
+mod session;
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use ninefold_fs::Tree;
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+use crate::bridge::{Bridge, Config};
+use crate::conn::Conn;
+use crate::session::{End, Session};
+
+/// Which open files bypass the page cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DirectIo {
+    /// Files with qid.version 0, or an append-only or exclusive qid (see the crate docs).
+    #[default]
+    Auto,
+    /// Every file: each read(2) is one tree read. No mmap, no exec.
+    Always,
+    /// No file: only for trees whose stat lengths are true.
+    Never,
+}
+
+/// How to mount.
+#[derive(Debug, Clone)]
+pub struct MountOptions {
+    /// The source shown in /proc/mounts (`ninefold` by default).
+    pub fsname: String,
+    /// Let other users use the mount (the kernel's `allow_other`; for anyone but root this
+    /// also needs `user_allow_other` in /etc/fuse.conf when mounting through fusermount).
+    pub allow_other: bool,
+    /// Let the kernel check permission bits (against the mounting user, who owns every
+    /// file) instead of leaving every check to the tree.
+    pub default_permissions: bool,
+    /// Mount read-only (MS_RDONLY): the kernel refuses every change.
+    pub read_only: bool,
+    /// How long the kernel may cache attributes.
+    pub attr_timeout: Duration,
+    /// How long the kernel may cache a name's lookup.
+    pub entry_timeout: Duration,
+    pub direct_io: DirectIo,
+}
+
+impl Default for MountOptions {
+    fn default() -> MountOptions {
+        MountOptions {
+            fsname: "ninefold".to_owned(),
+            allow_other: false,
+            default_permissions: false,
+            read_only: false,
+            attr_timeout: Duration::from_secs(1),
+            entry_timeout: Duration::from_secs(1),
+            direct_io: DirectIo::Auto,
+        }
+    }
+}
+
+/// How long [`mount`] waits for the kernel's INIT.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Attaches to `tree` as `uname` with `aname` and mounts the result at `mountpoint`.
+/// Requests are served on the calling tokio runtime until the handle is dropped or
+/// [`MountHandle::unmount`]ed.
+///
+/// Do not touch the mount from a thread the runtime needs to serve it (a current-thread
+/// runtime's own thread): the request would wait for a task that cannot run.
+pub async fn mount(
+    tree: Arc<dyn Tree>,
+    uname: &str,
+    aname: &str,
+    mountpoint: &Path,
+    opts: MountOptions,
+) -> std::io::Result<MountHandle> {
+    let rt = Handle::try_current().map_err(std::io::Error::other)?;
+    let mountpoint = std::fs::canonicalize(mountpoint)?;
+    let root = tree
+        .attach(uname, aname)
+        .await
+        .map_err(|e| std::io::Error::from_raw_os_error(e.errno()))?;
+    if !root.qid().is_dir() {
+        root.clunk().await;
+        return Err(std::io::Error::from_raw_os_error(20)); // ENOTDIR
+    }
+    let cfg = Config {
+        uid: rustix::process::geteuid().as_raw(),
+        gid: rustix::process::getegid().as_raw(),
+        validity: abi::Validity {
+            entry: opts.entry_timeout,
+            attr: opts.attr_timeout,
+        },
+        direct_io: opts.direct_io,
+    };
+    let conn = Arc::new(Conn::open()?);
+    let bridge = Arc::new(Bridge::new(root, rt.clone(), cfg.clone()));
+    let (stop_r, stop_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let stop_r = Arc::new(stop_r);
+    mnt::mount(&conn, &mountpoint, &opts, cfg.uid, cfg.gid)?;
+    let ident = mnt::ident(&mountpoint);
+    let session = Session::new(conn, bridge.clone(), rt, stop_r.clone());
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let mut handle = MountHandle {
+        inner: Some(Inner {
+            mountpoint,
+            ident,
+            stop_r,
+            stop_w,
+            thread: None,
+            bridge,
+        }),
+    };
+    let thread = std::thread::Builder::new()
+        .name("ninefold-fuse".to_owned())
+        .spawn(move || {
+            let end = session.run(ready_tx);
+            match &end {
+                End::Failed(e) => tracing::warn!(error = %e, "fuse session failed"),
+                _ => tracing::debug!(?end, "fuse session ended"),
+            }
+        });
+    match (thread, handle.inner.as_mut()) {
+        (Ok(t), Some(inner)) => inner.thread = Some(t),
+        (Err(e), _) => return Err(e), // the handle's Drop detaches
+        (Ok(_), None) => return Err(std::io::Error::other("mount handle lost")),
+    }
+    match tokio::time::timeout(INIT_TIMEOUT, ready_rx).await {
+        Ok(Ok(Ok(()))) => Ok(handle),
+        Ok(Ok(Err(e))) => Err(e),
+        Ok(Err(_)) => Err(std::io::Error::other("fuse session ended before INIT")),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no FUSE INIT from the kernel",
+        )),
+    }
+}
+
+/// A live mount. Dropping it unmounts, as [`MountHandle::unmount`] does (errors are then
+/// only logged).
+#[derive(Debug)]
+pub struct MountHandle {
+    inner: Option<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    mountpoint: PathBuf,
+    ident: Option<mnt::Ident>,
+    /// Kept open so a write to `stop_w` never meets a closed pipe.
+    stop_r: Arc<OwnedFd>,
+    stop_w: OwnedFd,
+    thread: Option<JoinHandle<()>>,
+    bridge: Arc<Bridge>,
+}
+
+impl MountHandle {
+    /// Where the tree is mounted (canonical).
+    pub fn mountpoint(&self) -> &Path {
+        self.inner
+            .as_ref()
+            .map_or(Path::new(""), |i| i.mountpoint.as_path())
+    }
+
+    /// Inodes the kernel holds references to (the root included), and open files: for
+    /// diagnostics, and tests that memory stays bounded.
+    pub fn held(&self) -> (usize, usize) {
+        self.inner.as_ref().map_or((0, 0), |i| i.bridge.counts())
+    }
+
+    /// Unmounts: detaches the mount (if it is still ours), stops serving, cancels what is
+    /// in flight and clunks every fid. Processes that still had files open get errors.
+    pub fn unmount(mut self) -> std::io::Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> std::io::Result<()> {
+        let Some(mut inner) = self.inner.take() else {
+            return Ok(());
+        };
+        let detached = mnt::detach(&inner.mountpoint, inner.ident);
+        // Stop the session thread, which then cancels every request in flight.
+        let _ = rustix::io::write(&inner.stop_w, &[1]);
+        if let Some(t) = inner.thread.take()
+            && t.join().is_err()
+        {
+            tracing::warn!("fuse session thread panicked");
+        }
+        inner.bridge.close_all();
+        drop(inner.stop_r);
+        detached
+    }
+}
+
+impl Drop for MountHandle {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::warn!(error = %e, "fuse unmount failed");
+        }
+    }
+}

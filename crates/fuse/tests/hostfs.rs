@@ -1,0 +1,227 @@
+//! A host directory (ninefold_hostfs::HostTree) mounted through FUSE, checked with std::fs
+//! against the real directory.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use common::*;
+use ninefold_fuse::MountOptions;
+
+/// A temp host directory with a few files, mounted.
+fn host() -> Option<(Mounted, tempfile::TempDir)> {
+    let real = tempfile::tempdir().unwrap();
+    fs::write(real.path().join("hello"), b"hello, world\n").unwrap();
+    fs::create_dir(real.path().join("sub")).unwrap();
+    fs::write(real.path().join("sub/inner"), vec![7u8; 300_000]).unwrap();
+    let tree = ninefold_hostfs::HostTree::new(real.path(), false).unwrap();
+    let m = mount_tree(Arc::new(tree), MountOptions::default())?;
+    Some((m, real))
+}
+
+fn real(r: &tempfile::TempDir, rel: &str) -> PathBuf {
+    r.path().join(rel)
+}
+
+#[test]
+fn reads_lists_and_stats_like_the_real_directory() {
+    let Some((m, r)) = host() else { return };
+    let mnt = m.path();
+    bounded("read and list", move || {
+        assert_eq!(fs::read(mnt.join("hello")).unwrap(), b"hello, world\n");
+        assert_eq!(fs::read(mnt.join("sub/inner")).unwrap(), vec![7u8; 300_000]);
+        assert_eq!(names(&mnt), ["hello", "sub"]);
+        assert_eq!(names(&mnt.join("sub")), ["inner"]);
+        let md = fs::metadata(mnt.join("sub/inner")).unwrap();
+        assert_eq!(md.len(), 300_000);
+        assert!(md.is_file());
+        assert!(fs::metadata(mnt.join("sub")).unwrap().is_dir());
+        assert_eq!(
+            fs::metadata(mnt.join("nothing")).unwrap_err().kind(),
+            std::io::ErrorKind::NotFound
+        );
+    });
+    let want = fs::metadata(real(&r, "hello")).unwrap();
+    let got = fs::metadata(m.at("hello")).unwrap();
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got.mode() & 0o777, want.mode() & 0o777);
+    assert_eq!(got.mtime(), want.mtime());
+    assert_eq!(got.ino(), want.ino(), "st_ino is qid.path, the host inode");
+    // Every file belongs to the mounting user.
+    assert_eq!(got.uid(), rustix::process::geteuid().as_raw());
+    assert_eq!(got.gid(), rustix::process::getegid().as_raw());
+}
+
+#[test]
+fn writes_creates_and_removes() {
+    let Some((m, r)) = host() else { return };
+    let mnt = m.path();
+    bounded("changes", move || {
+        // create + write
+        fs::write(mnt.join("new"), b"abc").unwrap();
+        // append through an open file, then overwrite in place
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(mnt.join("new"))
+            .unwrap();
+        f.write_all(b"def").unwrap();
+        drop(f);
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(mnt.join("new"))
+            .unwrap();
+        f.seek(SeekFrom::Start(1)).unwrap();
+        f.write_all(b"X").unwrap();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        let mut s = String::new();
+        f.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "aXcdef");
+        drop(f);
+        // truncate by open
+        fs::write(mnt.join("hello"), b"short").unwrap();
+        // mkdir, file in it, rmdir refuses while not empty
+        fs::create_dir(mnt.join("d")).unwrap();
+        fs::write(mnt.join("d/f"), b"1").unwrap();
+        assert!(fs::remove_dir(mnt.join("d")).is_err());
+        fs::remove_file(mnt.join("d/f")).unwrap();
+        fs::remove_dir(mnt.join("d")).unwrap();
+        // create_new on an existing file
+        assert_eq!(
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(mnt.join("new"))
+                .unwrap_err()
+                .kind(),
+            std::io::ErrorKind::AlreadyExists
+        );
+        // unlink of a directory, rmdir of a file
+        assert!(fs::remove_file(mnt.join("sub")).is_err());
+        assert!(fs::remove_dir(mnt.join("hello")).is_err());
+        // set_len, chmod, mtime
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(mnt.join("new"))
+            .unwrap();
+        f.set_len(2).unwrap();
+        drop(f);
+        fs::set_permissions(mnt.join("new"), fs::Permissions::from_mode(0o640)).unwrap();
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        fs::File::options()
+            .write(true)
+            .open(mnt.join("new"))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    });
+    assert_eq!(fs::read(real(&r, "new")).unwrap(), b"aX");
+    assert_eq!(fs::read(real(&r, "hello")).unwrap(), b"short");
+    assert!(!real(&r, "d").exists());
+    let md = fs::metadata(real(&r, "new")).unwrap();
+    assert_eq!(md.mode() & 0o777, 0o640);
+    assert_eq!(md.mtime(), 1_000_000_000);
+    let got = fs::metadata(m.at("new")).unwrap();
+    assert_eq!(got.mode() & 0o777, 0o640);
+    assert_eq!(got.mtime(), 1_000_000_000);
+    assert_eq!(got.len(), 2);
+}
+
+#[test]
+fn renames_in_place_and_refuses_across_directories() {
+    let Some((m, r)) = host() else { return };
+    let mnt = m.path();
+    bounded("renames", move || {
+        fs::rename(mnt.join("hello"), mnt.join("greeting")).unwrap();
+        assert_eq!(fs::read(mnt.join("greeting")).unwrap(), b"hello, world\n");
+        assert!(!mnt.join("hello").exists());
+        // Over an existing file, as editors and git do.
+        fs::write(mnt.join("tmp"), b"new contents").unwrap();
+        fs::rename(mnt.join("tmp"), mnt.join("greeting")).unwrap();
+        assert_eq!(fs::read(mnt.join("greeting")).unwrap(), b"new contents");
+        // Directories keep working after a rename.
+        fs::rename(mnt.join("sub"), mnt.join("sub2")).unwrap();
+        assert_eq!(names(&mnt.join("sub2")), ["inner"]);
+        // Across directories: EXDEV (mv would copy).
+        let e = fs::rename(mnt.join("greeting"), mnt.join("sub2/greeting")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(18), "{e}");
+        // Links: none in 9P2000.
+        assert!(fs::hard_link(mnt.join("greeting"), mnt.join("link")).is_err());
+        assert!(std::os::unix::fs::symlink("greeting", mnt.join("sym")).is_err());
+    });
+    let mut want = names(r.path());
+    want.sort();
+    assert_eq!(want, ["greeting", "sub2"]);
+    assert_eq!(fs::read(real(&r, "greeting")).unwrap(), b"new contents");
+}
+
+#[test]
+fn big_directories_list_whole() {
+    let Some((m, r)) = host() else { return };
+    for i in 0..2000 {
+        fs::write(
+            r.path().join(format!("file-with-a-longish-name-{i:05}")),
+            b"",
+        )
+        .unwrap();
+    }
+    let mnt = m.path();
+    let got = bounded("readdir", move || names(&mnt));
+    assert_eq!(got, names(r.path()));
+    assert_eq!(got.len(), 2002);
+}
+
+#[test]
+fn unmount_leaves_no_mount_behind() {
+    let Some((mut m, r)) = host() else { return };
+    let mnt = fs::canonicalize(m.path()).unwrap();
+    assert!(is_mounted(&mnt));
+    // A file held open across the unmount does not keep the mount.
+    let held = fs::File::open(m.at("hello")).unwrap();
+    m.unmount();
+    assert!(!is_mounted(&mnt));
+    assert!(
+        names(&mnt).is_empty(),
+        "the mount point shows its own (empty) directory"
+    );
+    drop(held);
+    // The host directory is untouched.
+    assert_eq!(fs::read(real(&r, "hello")).unwrap(), b"hello, world\n");
+}
+
+#[test]
+fn dropping_the_handle_unmounts() {
+    let Some(m) = host() else { return };
+    let (m, _r) = m;
+    let mnt = fs::canonicalize(m.path()).unwrap();
+    assert!(is_mounted(&mnt));
+    drop(m);
+    assert!(!is_mounted(&mnt));
+}
+
+#[test]
+fn read_only_mounts_refuse_changes() {
+    let real = tempfile::tempdir().unwrap();
+    fs::write(real.path().join("f"), b"x").unwrap();
+    let tree = ninefold_hostfs::HostTree::new(real.path(), false).unwrap();
+    let opts = MountOptions {
+        read_only: true,
+        ..MountOptions::default()
+    };
+    let Some(m) = mount_tree(Arc::new(tree), opts) else {
+        return;
+    };
+    let mnt = m.path();
+    bounded("read-only", move || {
+        assert_eq!(fs::read(mnt.join("f")).unwrap(), b"x");
+        let e = fs::write(mnt.join("f"), b"y").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(30), "{e}"); // EROFS
+        assert!(fs::create_dir(mnt.join("d")).is_err());
+    });
+    assert_eq!(fs::read(real.path().join("f")).unwrap(), b"x");
+}
