@@ -43,7 +43,7 @@
 //! | RELEASE | `clunk` of that fid |
 //! | READ, WRITE | `read`/`write` of the open fid at the kernel's offset, as given |
 //! | OPENDIR, READDIR | a fid per open directory; 9P directory reads in order (the offset rule), entries kept, the kernel's offsets served as indices into them (`.` and `..` first); offset 0 reloads (rewinddir) |
-//! | GETATTR | `stat` (of the open fid when the kernel names one: fstat of a clone is the ctl's) |
+//! | GETATTR | `stat` of the inode's node, or of the open fid when the kernel names one (it does from read and write paths; fstat(2) stats the inode, so an fd opened on `clone` still shows clone's inode, as on v9fs) |
 //! | SETATTR | one `wstat` with "don't touch" in every field not set: mode (permission bits), size, atime, mtime; chown to anyone but the mounting user: EPERM |
 //! | CREATE, MKDIR, MKNOD (regular files) | `create` on a clone of the parent's node, then a `walk1` for the inode |
 //! | UNLINK, RMDIR | `walk1`, then `remove` |

@@ -65,8 +65,46 @@ fn skip(why: &str) -> Option<Mounted> {
     None
 }
 
+/// How the mounted tree is reached.
+#[derive(Debug, Clone, Copy)]
+pub enum Via {
+    /// The tree itself.
+    Direct,
+    /// The tree served by ninefold's 9P server and reached through its client over an
+    /// in-memory pipe: cancelling a call is then a Tflush.
+    Served,
+}
+
+/// Mounts `tree` as `via` says.
+pub fn mount_via(via: Via, tree: Arc<dyn Tree>, opts: MountOptions) -> Option<Mounted> {
+    match via {
+        Via::Direct => mount_tree(tree, opts),
+        Via::Served => mount_with(opts, move || async move {
+            let (a, b) = tokio::io::duplex(1 << 20);
+            tokio::spawn(ninefold_server::serve_stream(
+                tree,
+                b,
+                ninefold_server::Config::default(),
+            ));
+            let c = ninefold_client::Client::connect_stream(a, 1 << 20)
+                .await
+                .unwrap();
+            Arc::new(c) as Arc<dyn Tree>
+        }),
+    }
+}
+
 /// Mounts `tree` (attached as "glenda"), or says why not and returns None.
 pub fn mount_tree(tree: Arc<dyn Tree>, opts: MountOptions) -> Option<Mounted> {
+    mount_with(opts, move || async move { tree })
+}
+
+/// Mounts the tree `make` gives (made on the mount's runtime).
+pub fn mount_with<F, Fut>(opts: MountOptions, make: F) -> Option<Mounted>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn Tree>>,
+{
     if let Some(why) = unavailable() {
         return skip(&why);
     }
@@ -82,6 +120,7 @@ pub fn mount_tree(tree: Arc<dyn Tree>, opts: MountOptions) -> Option<Mounted> {
     let mnt = dir.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
     let r = rt.block_on(async {
+        let tree = make().await;
         tokio::time::timeout(LIMIT, mount(tree, "glenda", "", &mnt, opts)).await
     });
     match r {
@@ -109,12 +148,17 @@ pub fn within<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> T {
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    let t = std::thread::spawn(move || {
         let _ = tx.send(f());
     });
     match rx.recv_timeout(limit) {
         Ok(v) => v,
-        Err(_) => panic!("{what}: no answer within {limit:?}"),
+        // The closure panicked: fail with its message.
+        Err(mpsc::RecvTimeoutError::Disconnected) => match t.join() {
+            Err(p) => std::panic::resume_unwind(p),
+            Ok(()) => panic!("{what}: ended without an answer"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: no answer within {limit:?}"),
     }
 }
 
