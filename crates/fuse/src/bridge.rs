@@ -22,7 +22,7 @@ use crate::abi::{
 /// never reaches the kernel (a lookup's reference, a create's open file).
 #[derive(Debug)]
 pub(crate) struct Outcome {
-    pub(crate) reply: Result<Vec<u8>, i32>,
+    pub(crate) reply: Result<Bytes, i32>,
     pub(crate) undo: Option<Undo>,
 }
 
@@ -44,6 +44,15 @@ impl Outcome {
 
 impl From<Result<Vec<u8>, i32>> for Outcome {
     fn from(reply: Result<Vec<u8>, i32>) -> Outcome {
+        Outcome {
+            reply: reply.map(Bytes::from),
+            undo: None,
+        }
+    }
+}
+
+impl From<Result<Bytes, i32>> for Outcome {
+    fn from(reply: Result<Bytes, i32>) -> Outcome {
         Outcome { reply, undo: None }
     }
 }
@@ -414,7 +423,7 @@ impl Bridge {
         .await;
         match r {
             Ok((body, nodeid)) => Outcome {
-                reply: Ok(body),
+                reply: Ok(body.into()),
                 undo: Some(Undo { nodeid, fh: None }),
             },
             Err(e) => Outcome::err(e),
@@ -522,7 +531,7 @@ impl Bridge {
         keep
     }
 
-    async fn read(&self, fh: u64, offset: u64, size: u32) -> R<Vec<u8>> {
+    async fn read(&self, fh: u64, offset: u64, size: u32) -> R<Bytes> {
         let f = self.file(fh)?;
         let Kind::File { direct } = f.kind else {
             return Err(errno::EISDIR);
@@ -532,10 +541,16 @@ impl Bridge {
             // One read(2), one tree read: what it returns is what the caller gets.
             let data = f.fid.node.read(offset, cap(size)).await.map_err(ex)?;
             let n = data.len().min(size as usize);
-            return Ok(data[..n].to_vec());
+            return Ok(data.slice(..n));
         }
-        // Through the page cache a short read means end of file: fill the request.
-        let mut out = Vec::with_capacity(size as usize);
+        // Through the page cache a short read means end of file: fill the request (with
+        // no copy when one tree read does).
+        let first = f.fid.node.read(offset, cap(size)).await.map_err(ex)?;
+        if first.len() >= size as usize || first.is_empty() {
+            return Ok(first.slice(..first.len().min(size as usize)));
+        }
+        let mut out = first.to_vec();
+        out.reserve(size as usize - out.len());
         while out.len() < size as usize {
             let want = cap(size - out.len() as u32);
             let data = f
@@ -550,7 +565,7 @@ impl Bridge {
             let n = data.len().min(size as usize - out.len());
             out.extend_from_slice(&data[..n]);
         }
-        Ok(out)
+        Ok(out.into())
     }
 
     async fn write(&self, fh: u64, offset: u64, data: Bytes) -> R<Vec<u8>> {
@@ -592,9 +607,13 @@ impl Bridge {
 
     async fn fsync(&self, fh: u64) -> R<Vec<u8>> {
         let f = self.file(fh)?;
-        // A wstat that changes nothing is 9P's sync.
-        f.fid.node.wstat(&Stat::dont_touch()).await.map_err(ex)?;
-        Ok(Vec::new())
+        // A wstat that changes nothing is 9P's sync. Synthetic files have nothing to sync
+        // and may refuse every wstat: that is no failure of fsync(2).
+        match f.fid.node.wstat(&Stat::dont_touch()).await {
+            Err(_) if matches!(f.kind, Kind::File { direct: true }) => Ok(Vec::new()),
+            Err(e) => Err(ex(e)),
+            Ok(()) => Ok(Vec::new()),
+        }
     }
 
     async fn opendir(&self, nodeid: u64) -> R<Vec<u8>> {
@@ -709,7 +728,7 @@ impl Bridge {
         .await;
         match r {
             Ok((body, nodeid, fh)) => Outcome {
-                reply: Ok(body),
+                reply: Ok(body.into()),
                 undo: Some(Undo {
                     nodeid,
                     fh: Some(fh),
@@ -745,7 +764,7 @@ impl Bridge {
         .await;
         match r {
             Ok((body, nodeid)) => Outcome {
-                reply: Ok(body),
+                reply: Ok(body.into()),
                 undo: Some(Undo { nodeid, fh: None }),
             },
             Err(e) => Outcome::err(e),

@@ -104,7 +104,7 @@ impl Reply {
         self.done = true;
     }
 
-    pub(crate) fn result(self, r: Result<Vec<u8>, i32>) -> Sent {
+    pub(crate) fn result(self, r: Result<bytes::Bytes, i32>) -> Sent {
         match r {
             Ok(body) => self.ok(&body),
             Err(e) => self.err(e),

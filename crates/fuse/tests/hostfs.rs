@@ -225,3 +225,58 @@ fn read_only_mounts_refuse_changes() {
     });
     assert_eq!(fs::read(real.path().join("f")).unwrap(), b"x");
 }
+
+#[test]
+fn forgotten_inodes_are_dropped() {
+    let Some((m, r)) = host() else { return };
+    for i in 0..500 {
+        fs::write(r.path().join(format!("f{i}")), b"x").unwrap();
+    }
+    let mnt = m.path();
+    bounded("stat every file", move || {
+        for i in 0..500 {
+            fs::metadata(mnt.join(format!("f{i}"))).unwrap();
+        }
+    });
+    let (inodes, files) = m.handle.as_ref().unwrap().held();
+    assert!(inodes > 500, "{inodes}");
+    assert_eq!(files, 0);
+    // Make the kernel let go of its dentries and inodes: it then sends FORGETs.
+    if fs::write("/proc/sys/vm/drop_caches", b"2").is_err() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped the forget check: drop_caches not writable"
+        );
+        return;
+    }
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        let (inodes, _) = m.handle.as_ref().unwrap().held();
+        if inodes < 10 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{inodes} inodes still held"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // And the files are found again.
+    assert_eq!(fs::read(m.at("f499")).unwrap(), b"x");
+}
+
+#[test]
+fn programs_run_from_the_mount() {
+    let Some((m, r)) = host() else { return };
+    // A host binary, copied in: exec maps it through the page cache.
+    let bin = ["/usr/bin/true", "/bin/true"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap();
+    fs::copy(bin, r.path().join("true")).unwrap();
+    let exe = m.at("true");
+    let status = bounded("exec from the mount", move || {
+        std::process::Command::new(exe).status().unwrap()
+    });
+    assert!(status.success());
+}

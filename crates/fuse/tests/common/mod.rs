@@ -2,6 +2,7 @@
 //! available (failures when NINEFOLD_REQUIRE_PRIVILEGED=1), bounded waits.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -61,7 +62,8 @@ fn skip(why: &str) -> Option<Mounted> {
     if std::env::var("NINEFOLD_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
         panic!("FUSE test cannot run and NINEFOLD_REQUIRE_PRIVILEGED=1: {why}");
     }
-    eprintln!("skipped: {why}");
+    // Straight to stderr: libtest captures eprintln!, and a skip should be seen.
+    let _ = writeln!(std::io::stderr(), "skipped: {why}");
     None
 }
 
