@@ -556,7 +556,7 @@ impl Bridge {
             let data = f
                 .fid
                 .node
-                .read(offset + out.len() as u64, want)
+                .read(offset.saturating_add(out.len() as u64), want)
                 .await
                 .map_err(ex)?;
             if data.is_empty() {
@@ -583,7 +583,7 @@ impl Bridge {
             let n = f
                 .fid
                 .node
-                .write(offset + done as u64, chunk)
+                .write(offset.saturating_add(done as u64), chunk)
                 .await
                 .map_err(ex)? as usize;
             done += n.min(total - done);

@@ -94,12 +94,17 @@
 //!   git and editors rename over files.
 //! - poll is "always ready" (ENOSYS), as on v9fs without 9P2000.L.
 //! - Blocking reads, interrupts and per-open fids behave as on a Plan 9 kernel mount.
+//!   One Linux rule shows through: the kernel serialises writes to one file (a direct
+//!   write past the stat length takes the inode lock), so a write blocked on a full pipe
+//!   holds up other writes to that same file — not reads, and not other files.
+//! - Linux resolves `..` itself, from its dentries; a tree's own idea of `..` (a union,
+//!   a bind) is not asked.
 //!
 //! # Mounting and unmounting
 //!
 //! Mounting needs CAP_SYS_ADMIN in the user namespace owning the mount namespace (root,
-//! or `unshare -Urm`) and access to `/dev/fuse`; the fusermount3 path for unprivileged
-//! users is not here. Without `allow_other` only the mounting user may use the mount.
+//! or `unshare -Urm`) and access to `/dev/fuse` (mode 0600 on some hosts); the setuid
+//! fusermount3 path for unprivileged users outside a user namespace is not here yet. Without `allow_other` only the mounting user may use the mount.
 //! [`MountHandle::unmount`] (or dropping the handle) detaches the mount (MNT_DETACH, only
 //! if what is mounted there is still ours), stops the session thread, cancels what is
 //! in flight and closes `/dev/fuse`, which aborts the connection for anyone who still had
@@ -304,6 +309,12 @@ impl MountHandle {
         detached
     }
 }
+
+/// A handle may be kept anywhere (a session boxes it as `dyn Any + Send`).
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<MountHandle>();
+};
 
 impl Drop for MountHandle {
     fn drop(&mut self) {

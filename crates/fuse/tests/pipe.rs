@@ -91,3 +91,26 @@ fn blocked_pipe_read_interrupted(via: Via) {
         assert_eq!(&buf, b"still here");
     });
 }
+
+/// poll(2) is answered ENOSYS, after which the kernel reports every file readable and
+/// writable (documented; select and epoll never hang on a mount, nor wait usefully).
+#[test]
+fn poll_reports_always_ready() {
+    let Some(m) = mount_pipe(Via::Direct) else {
+        return;
+    };
+    let p = m.at("data1");
+    bounded("poll", move || {
+        let f = File::open(p).unwrap();
+        let mut fds = [rustix::event::PollFd::new(
+            &f,
+            rustix::event::PollFlags::IN | rustix::event::PollFlags::OUT,
+        )];
+        let zero = rustix::time::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        assert_eq!(rustix::event::poll(&mut fds, Some(&zero)).unwrap(), 1);
+        assert!(fds[0].revents().contains(rustix::event::PollFlags::IN));
+    });
+}
