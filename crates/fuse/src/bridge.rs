@@ -126,6 +126,12 @@ struct Inode {
     nlookup: u64,
     /// qid.version at the last cached open, to decide whether the page cache is kept.
     cached_version: Option<u32>,
+    /// Where the kernel last found it: the path to walk again if `fid` went stale.
+    parent: u64,
+    name: String,
+    /// A directory above was renamed through the mount: a host tree's node names the
+    /// old path, so the inode is walked again before its next use.
+    stale: bool,
 }
 
 #[derive(Debug)]
@@ -198,6 +204,9 @@ impl Bridge {
                 key: root_key,
                 nlookup: 1,
                 cached_version: None,
+                parent: ROOT_ID,
+                name: String::new(),
+                stale: false,
             },
         );
         let mut by_qid = HashMap::new();
@@ -220,29 +229,26 @@ impl Bridge {
         (lock(&self.inodes).map.len(), lock(&self.files).len())
     }
 
-    fn inode(&self, nodeid: u64) -> R<Arc<Fid>> {
-        lock(&self.inodes)
-            .map
-            .get(&nodeid)
-            .map(|i| i.fid.clone())
-            .ok_or(errno::ENOENT)
-    }
-
     fn file(&self, fh: u64) -> R<Arc<OpenFile>> {
         lock(&self.files).get(&fh).cloned().ok_or(errno::EBADF)
     }
 
     /// Records one kernel reference to the file `fid` names, newest fid first: the one
     /// just walked names the file by its current path (a host tree's nodes are lexical).
-    fn remember(&self, fid: Arc<Fid>) -> u64 {
+    fn remember(&self, fid: Arc<Fid>, parent: u64, name: &str) -> u64 {
         let k = key(&fid.node.qid());
         let mut t = lock(&self.inodes);
         if let Some(&id) = t.by_qid.get(&k)
             && let Some(ino) = t.map.get_mut(&id)
         {
-            if id != ROOT_ID {
+            if id != ROOT_ID && id != parent {
                 ino.nlookup += 1;
                 ino.fid = fid;
+                ino.parent = parent;
+                name.clone_into(&mut ino.name);
+                ino.stale = false;
+            } else if id == parent {
+                ino.nlookup += 1;
             }
             return id;
         }
@@ -255,10 +261,83 @@ impl Bridge {
                 key: k,
                 nlookup: 1,
                 cached_version: None,
+                parent,
+                name: name.to_owned(),
+                stale: false,
             },
         );
         t.by_qid.insert(k, id);
         id
+    }
+
+    /// The inode's fid, walked again from the nearest sound ancestor if it went stale.
+    async fn fresh(&self, nodeid: u64) -> R<Arc<Fid>> {
+        // The names from the nearest ancestor that is not stale, and that ancestor's fid.
+        let (mut names, start, want) = {
+            let t = lock(&self.inodes);
+            let ino = t.map.get(&nodeid).ok_or(errno::ENOENT)?;
+            if !ino.stale {
+                return Ok(ino.fid.clone());
+            }
+            let want = ino.key;
+            let mut names = vec![ino.name.clone()];
+            let mut cur = ino.parent;
+            loop {
+                let up = t.map.get(&cur).ok_or(errno::ENOENT)?;
+                if !up.stale || cur == ROOT_ID {
+                    break (names, up.fid.clone(), want);
+                }
+                if names.len() > 4096 {
+                    return Err(errno::ENOENT);
+                }
+                names.push(up.name.clone());
+                cur = up.parent;
+            }
+        };
+        names.reverse();
+        let walked = start.node.walk(&names).await.map_err(ex)?;
+        let node = walked.node.ok_or(errno::ENOENT)?;
+        if key(&node.qid()) != want {
+            return Err(errno::ENOENT);
+        }
+        let fid = Fid::new(node, &self.rt);
+        let mut t = lock(&self.inodes);
+        if let Some(ino) = t.map.get_mut(&nodeid) {
+            ino.fid = fid.clone();
+            ino.stale = false;
+        }
+        Ok(fid)
+    }
+
+    /// After directory `dir` was renamed: every inode beneath it is stale.
+    fn stale_beneath(&self, dir: u64) {
+        let mut t = lock(&self.inodes);
+        let below: Vec<u64> = t
+            .map
+            .iter()
+            .filter(|&(&id, _)| {
+                let mut cur = id;
+                for _ in 0..4096 {
+                    let Some(ino) = t.map.get(&cur) else {
+                        return false;
+                    };
+                    if ino.parent == dir && cur != dir {
+                        return true;
+                    }
+                    if cur == ROOT_ID {
+                        return false;
+                    }
+                    cur = ino.parent;
+                }
+                false
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for id in below {
+            if let Some(ino) = t.map.get_mut(&id) {
+                ino.stale = true;
+            }
+        }
     }
 
     /// The kernel dropped `n` references.
@@ -297,15 +376,28 @@ impl Bridge {
         }
     }
 
-    /// Replaces the fid of the inode with `fid`'s qid, if the kernel knows it.
-    fn refresh(&self, fid: Arc<Fid>) {
+    /// The inode with `fid`'s qid (if the kernel knows it) was renamed to `name`: it
+    /// takes `fid`, which knows the new name, and what is beneath it goes stale.
+    fn renamed(&self, fid: Arc<Fid>, name: &str) {
         let k = key(&fid.node.qid());
-        let mut t = lock(&self.inodes);
-        if let Some(&id) = t.by_qid.get(&k)
-            && id != ROOT_ID
-            && let Some(ino) = t.map.get_mut(&id)
-        {
+        let dir = {
+            let mut t = lock(&self.inodes);
+            let Some(&id) = t.by_qid.get(&k) else {
+                return;
+            };
+            let Some(ino) = t.map.get_mut(&id) else {
+                return;
+            };
+            if id == ROOT_ID {
+                return;
+            }
             ino.fid = fid;
+            name.clone_into(&mut ino.name);
+            ino.stale = false;
+            k.1.then_some(id)
+        };
+        if let Some(dir) = dir {
+            self.stale_beneath(dir);
         }
     }
 
@@ -409,15 +501,15 @@ impl Bridge {
     async fn lookup(&self, parent: u64, name: &[u8]) -> Outcome {
         let r = async {
             let name = lookup_name(name)?;
-            let pfid = self.inode(parent)?;
+            let pfid = self.fresh(parent).await?;
             if name == "." {
                 let st = pfid.node.stat().await.map_err(ex)?;
-                let id = self.remember(pfid);
+                let id = self.remember(pfid, parent, "");
                 return Ok((self.entry(id, &st), id));
             }
             let fid = Fid::new(pfid.node.walk1(name).await.map_err(ex)?, &self.rt);
             let st = fid.node.stat().await.map_err(ex)?;
-            let id = self.remember(fid);
+            let id = self.remember(fid, parent, name);
             Ok((self.entry(id, &st), id))
         }
         .await;
@@ -434,7 +526,7 @@ impl Bridge {
         // fstat on an open file stats that fid: opening /net's clone made it a ctl.
         let fid = match fh.map(|fh| self.file(fh)) {
             Some(Ok(f)) => f.fid.clone(),
-            _ => self.inode(nodeid)?,
+            _ => self.fresh(nodeid).await?,
         };
         let st = fid.node.stat().await.map_err(ex)?;
         Ok(self.attr_reply(&st))
@@ -443,7 +535,7 @@ impl Bridge {
     async fn setattr(&self, nodeid: u64, a: SetAttrIn) -> R<Vec<u8>> {
         let fid = match (a.valid & fattr::FH != 0).then(|| self.file(a.fh)) {
             Some(Ok(f)) => f.fid.clone(),
-            _ => self.inode(nodeid)?,
+            _ => self.fresh(nodeid).await?,
         };
         let cur = fid.node.stat().await.map_err(ex)?;
         let mut want = Stat::dont_touch();
@@ -492,7 +584,7 @@ impl Bridge {
     }
 
     async fn open(&self, nodeid: u64, flags: u32) -> R<Vec<u8>> {
-        let ifid = self.inode(nodeid)?;
+        let ifid = self.fresh(nodeid).await?;
         let fid = Fid::new(ifid.node.clone_node().await.map_err(ex)?, &self.rt);
         let mode = open_mode(flags);
         let opened = match fid.node.open(mode).await {
@@ -617,7 +709,7 @@ impl Bridge {
     }
 
     async fn opendir(&self, nodeid: u64) -> R<Vec<u8>> {
-        let ifid = self.inode(nodeid)?;
+        let ifid = self.fresh(nodeid).await?;
         let fid = Fid::new(ifid.node.clone_node().await.map_err(ex)?, &self.rt);
         let opened = fid.node.open(om::OREAD).await.map_err(ex)?;
         let fh = self.add_file(OpenFile {
@@ -699,7 +791,7 @@ impl Bridge {
     /// Creates `name` in `parent` and walks to it: the created (open) fid and the
     /// inode's unopened one.
     async fn make(&self, parent: u64, name: &str, perm: u32, mode: u8) -> R<(Arc<Fid>, Arc<Fid>)> {
-        let pfid = self.inode(parent)?;
+        let pfid = self.fresh(parent).await?;
         let created = Fid::new(pfid.node.clone_node().await.map_err(ex)?, &self.rt);
         created.node.create(name, perm, mode).await.map_err(ex)?;
         let walked = Fid::new(pfid.node.walk1(name).await.map_err(ex)?, &self.rt);
@@ -714,7 +806,7 @@ impl Bridge {
             let st = walked.node.stat().await.map_err(ex)?;
             let opened_qid = created.node.qid();
             let direct = self.direct(&opened_qid);
-            let nodeid = self.remember(walked);
+            let nodeid = self.remember(walked, parent, &name);
             let fh = self.add_file(OpenFile {
                 fid: created,
                 iounit: 0,
@@ -758,7 +850,7 @@ impl Bridge {
             let (created, walked) = self.make(parent, &name, perm, om::OREAD).await?;
             created.clunk().await;
             let st = walked.node.stat().await.map_err(ex)?;
-            let nodeid = self.remember(walked);
+            let nodeid = self.remember(walked, parent, &name);
             Ok((self.entry(nodeid, &st), nodeid))
         }
         .await;
@@ -773,7 +865,7 @@ impl Bridge {
 
     async fn remove(&self, parent: u64, name: &[u8], dir: bool) -> R<Vec<u8>> {
         let name = valid_name(name)?;
-        let pfid = self.inode(parent)?;
+        let pfid = self.fresh(parent).await?;
         let fid = Fid::new(pfid.node.walk1(&name).await.map_err(ex)?, &self.rt);
         let q = fid.node.qid();
         match (dir, q.is_dir()) {
@@ -806,7 +898,7 @@ impl Bridge {
         }
         let old = valid_name(old)?;
         let new = valid_name(new)?;
-        let pfid = self.inode(parent)?;
+        let pfid = self.fresh(parent).await?;
         let src = Fid::new(pfid.node.walk1(&old).await.map_err(ex)?, &self.rt);
         if old == new {
             return Ok(Vec::new());
@@ -833,10 +925,10 @@ impl Bridge {
             }
         }
         let mut st = Stat::dont_touch();
-        st.name = new;
+        st.name = new.clone();
         src.node.wstat(&st).await.map_err(ex)?;
         // The fid we renamed through knows the new name; the inode's old one may not.
-        self.refresh(src);
+        self.renamed(src, &new);
         Ok(Vec::new())
     }
 }

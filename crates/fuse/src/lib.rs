@@ -36,7 +36,7 @@
 //!
 //! | FUSE | tree |
 //! |---|---|
-//! | inode | one qid (path, and whether a directory) ↔ one node id, holding an *unopened* node of the file; the most recent lookup's node replaces the older one (a host tree's nodes are lexical paths) |
+//! | inode | one qid (path, and whether a directory) ↔ one node id, holding an *unopened* node of the file and the parent and name it was found by; the most recent lookup's node replaces the older one (a host tree's nodes are lexical paths) |
 //! | LOOKUP | `walk1` from the parent's node, then `stat`; `.` is the parent itself, `..` never reaches the tree (the kernel resolves it) |
 //! | FORGET, BATCH_FORGET | drop the kernel's references; at zero the inode and its node go (clunked): memory stays bounded by what the kernel caches |
 //! | OPEN | `clone_node` of the inode's node, then `open`: *every open is its own fid*, so opening `/net/tcp/clone` gives the ctl of a new conversation and reads of that file handle read that ctl |
@@ -85,9 +85,13 @@
 //! - FUSE sees inodes, not fids: an inode's node is an unopened fid kept while the
 //!   kernel caches the inode, and each open clones it, as v9fs does.
 //! - Unknown or sloppy qids: two files with the same qid.path are one inode here (v9fs
-//!   does the same). Renaming a directory leaves fids of a host tree beneath it naming the
-//!   old path (the host tree's nodes are lexical); their files answer "does not exist"
-//!   until the kernel looks them up again.
+//!   does the same).
+//! - A host tree's nodes are lexical paths, so after a directory is renamed through the
+//!   mount the nodes of what lies beneath it name the old path. Each inode remembers the
+//!   parent and name it was last looked up by; a rename marks everything beneath the
+//!   directory stale, and a stale inode is walked again from its nearest sound ancestor
+//!   before its next use. (A rename made on the host directly is seen when the kernel's
+//!   entries expire.)
 //! - Ownership is always the mounting user (v9fs shows numeric ids of 9P2000.u); chown
 //!   fails unless it is a no-op.
 //! - rename replaces an existing target by removing it first (v9fs with 9P2000 fails);

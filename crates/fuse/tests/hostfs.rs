@@ -280,3 +280,23 @@ fn programs_run_from_the_mount() {
     });
     assert!(status.success());
 }
+
+#[test]
+fn files_beneath_a_renamed_directory_stay_reachable() {
+    let Some((m, _r)) = host() else { return };
+    let mnt = m.path();
+    bounded("rename a directory, then use what it holds", move || {
+        fs::create_dir_all(mnt.join("a/b")).unwrap();
+        fs::write(mnt.join("a/b/f"), b"deep").unwrap();
+        // The kernel now caches a, a/b and a/b/f (and their nodes name those paths).
+        assert_eq!(fs::read(mnt.join("a/b/f")).unwrap(), b"deep");
+        fs::rename(mnt.join("a"), mnt.join("z")).unwrap();
+        // Within the entry timeout the kernel reuses its cached inodes for z/b/f.
+        assert_eq!(fs::read(mnt.join("z/b/f")).unwrap(), b"deep");
+        assert_eq!(fs::metadata(mnt.join("z/b/f")).unwrap().len(), 4);
+        assert_eq!(names(&mnt.join("z/b")), ["f"]);
+        fs::write(mnt.join("z/b/g"), b"new").unwrap();
+        fs::remove_file(mnt.join("z/b/f")).unwrap();
+        assert_eq!(names(&mnt.join("z/b")), ["g"]);
+    });
+}
