@@ -2,11 +2,16 @@
 //!
 //! A conversation is in use while any open `ctl`, `data` or `err` (or a `listen` waiting for
 //! a call) refers to it. The last close hangs it up and makes it free; it stays listed and
-//! the lowest free one is handed out by the next `clone`, as devip does.
+//! the lowest free one is handed out by the next `clone`, as devip does. The free numbers
+//! are kept in a set, so a `clone` does not look at every conversation as devip's does.
+//! A protocol holds at most `max` conversations (65,536 unless the tree was made with
+//! another number); a `clone` with all of them in use fails with "no free devices".
 //!
 //! Locks: a protocol's table lock may be taken before a conversation's lock, never after.
-//! Both are plain mutexes held for a few instructions; nothing awaits under them.
+//! The free set's lock is held only to take or put a number. All are plain mutexes held
+//! for a few instructions; nothing awaits under them.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,8 +26,12 @@ use crate::tcp::{self, Listener, Opts, Stats, Stream};
 use crate::tree::ProtoId;
 use crate::udp::{self, Dgram};
 
-/// Conversations per protocol: the qid has 12 bits for the number (devip's `Maskconv`).
-pub(crate) const MAX_CONVS: usize = 1 << 12;
+/// Conversations per protocol unless the tree is told otherwise
+/// ([`crate::NetTree::with_max_conversations`]).
+pub(crate) const DEFAULT_MAX_CONVS: usize = 1 << 16;
+/// The most any tree allows: conversation numbers are `u32`, and every one has its qids
+/// (see `tree`).
+pub(crate) const CONV_LIMIT: usize = 1 << 32;
 
 pub(crate) const IN_USE: Error = Error::from_static("connection in use");
 pub(crate) const NOT_ANNOUNCED: Error = Error::from_static("not announced");
@@ -32,20 +41,32 @@ pub(crate) const NO_LISTEN: Error = Error::from_static("listen not supported");
 /// The owner of everything nobody has opened.
 pub(crate) const NETWORK: &str = "network";
 
+/// The numbers of conversations that became free, lowest first. A number may linger
+/// after its conversation was taken again by an open of its `ctl` (`alloc` skips it then),
+/// and a conversation is free only if it was released after it was last taken, so the set
+/// always holds every free one.
+type FreeSet = Arc<Mutex<BTreeSet<u32>>>;
+
 /// One protocol's conversations.
 #[derive(Debug)]
 pub(crate) struct Proto {
     pub id: ProtoId,
     convs: Mutex<Vec<Arc<Conv>>>,
+    /// Held only to take or put a number, never while another lock is taken.
+    free: FreeSet,
+    /// The most conversations the table may hold.
+    max: usize,
     pub stats: Arc<Stats>,
     pub udp_stats: Arc<udp::Stats>,
 }
 
 impl Proto {
-    pub(crate) fn new(id: ProtoId) -> Proto {
+    pub(crate) fn new(id: ProtoId, max: usize) -> Proto {
         Proto {
             id,
             convs: Mutex::new(Vec::new()),
+            free: FreeSet::default(),
+            max: max.min(CONV_LIMIT),
             stats: Arc::default(),
             udp_stats: Arc::default(),
         }
@@ -54,7 +75,7 @@ impl Proto {
     /// The contents of `stats`.
     pub(crate) fn stats_text(&self) -> String {
         match self.id {
-            ProtoId::Tcp => self.stats.text(MAX_CONVS),
+            ProtoId::Tcp => self.stats.text(self.max),
             ProtoId::Udp => self.udp_stats.text(),
         }
     }
@@ -73,16 +94,31 @@ impl Proto {
     }
 
     /// Takes the lowest free conversation (or makes a new one) for `user`, already open
-    /// once and in `phase`.
+    /// once and in `phase`. With `max` conversations in use: "no free devices".
     pub(crate) fn alloc(&self, user: &Arc<str>, phase: Phase) -> Result<Arc<Conv>> {
         let mut phase = Some(phase);
         let mut table = self.table();
-        for c in table.iter() {
-            if c.claim_if_free(user, &mut phase) {
+        // Not a scan of the table: with tens of thousands of conversations in use, every
+        // clone would lock each of them.
+        loop {
+            let next = self
+                .free
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop_first();
+            let Some(n) = next else { break };
+            if let Some(c) = table.get(n as usize)
+                && c.claim_if_free(user, &mut phase)
+            {
                 return Ok(c.clone());
             }
         }
-        if table.len() >= MAX_CONVS {
+        if table.len() >= self.max {
+            tracing::debug!(
+                proto = self.id.name(),
+                max = self.max,
+                "conversation table full"
+            );
             return Err(NO_FREE);
         }
         let num = u32::try_from(table.len()).map_err(|_| NO_FREE)?;
@@ -91,6 +127,7 @@ impl Proto {
             num,
             self.stats.clone(),
             self.udp_stats.clone(),
+            self.free.clone(),
         ));
         c.claim_if_free(user, &mut phase);
         table.push(c.clone());
@@ -154,18 +191,27 @@ pub(crate) struct Conv {
     pub num: u32,
     stats: Arc<Stats>,
     udp_stats: Arc<udp::Stats>,
+    /// The protocol's free numbers, where the last release puts this one.
+    free: FreeSet,
     inner: Mutex<Inner>,
     /// Ticks when the conversation is hung up or freed: what `err` waits for.
     ended: watch::Sender<u64>,
 }
 
 impl Conv {
-    fn new(proto: ProtoId, num: u32, stats: Arc<Stats>, udp_stats: Arc<udp::Stats>) -> Conv {
+    fn new(
+        proto: ProtoId,
+        num: u32,
+        stats: Arc<Stats>,
+        udp_stats: Arc<udp::Stats>,
+        free: FreeSet,
+    ) -> Conv {
         Conv {
             proto,
             num,
             stats,
             udp_stats,
+            free,
             inner: Mutex::new(Inner {
                 inuse: 0,
                 owner: None,
@@ -232,6 +278,11 @@ impl Conv {
             g.headers = false;
             std::mem::replace(&mut g.phase, Phase::Idle)
         };
+        // Only now that it is free, so that `alloc` finds it claimable.
+        self.free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.num);
         self.ended.send_modify(|n| *n += 1);
         // Outside the lock: waking waiters and closing sockets is not the table's business.
         match old {

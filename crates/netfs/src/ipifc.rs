@@ -15,8 +15,8 @@
 //!
 //! qids: `/ipifc`, `clone` and `stats` are devip's `proto<<17 | type` with the protocol
 //! number [`IPIFC_PROTO`]; an interface's directory and files are
-//! `IFC_BASE | index<<5 | type`, since a host index (up to 2³¹) does not fit the 12 bits
-//! devip gives a conversation number. Every such path is above every tcp/udp path.
+//! `IFC_BASE | index<<5 | type`, since a host index (up to 2³¹) does not fit devip's layout.
+//! Every such path is above every tcp/udp path (those are below 2³⁹, see `tree`).
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -30,7 +30,8 @@ use crate::tree::{ConvFile, Q_CLONE, Q_CONVDIR, Q_PROTODIR, Q_STATS, conv_number
 pub(crate) const IPIFC_PROTO: u64 = 2;
 
 /// Bit 40: set in the qid path of every interface directory and file. A tcp/udp path is
-/// below 2¹⁹ and `index<<5 | type` below 2³⁷, so nothing else can have it.
+/// below 2³⁹ (even for conversation numbers past devip's 4096) and `index<<5 | type` below
+/// 2³⁷, so nothing else can have it.
 const IFC_BASE: u64 = 1 << 40;
 
 /// Plan 9's `~0UL` lifetime: an address that never expires. getifaddrs does not tell how

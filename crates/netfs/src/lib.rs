@@ -152,7 +152,11 @@
 //!   on a conversation in use; devip checks the state first (`connection in use`).
 //! - `hangup` during a `connect` ends the dial at once (the write fails with `Hangup`); a
 //!   Tflush of the write puts the conversation back to Idle.
-//! - At most 4096 conversations per protocol (12 bits of qid), then `no free devices`.
+//! - At most 65,536 conversations per protocol by default
+//!   ([`NetTree::with_max_conversations`] sets another bound), then `no free devices`;
+//!   devip has 4096. qids stay devip's for conversations 0–4095; above that the number's
+//!   high bits go above the protocol (`tree`), so every file's qid stays unique and fixed.
+//!   A `clone` takes the lowest free number from a set rather than scanning the table.
 //! - The root directory lists `tcp`, `udp`, `ipifc`, `cs` and `dns` (the last two 0666,
 //!   owner `network`). In
 //!   Plan 9 cs and dns are separate servers mounted on `/net`; here they share the tree.
@@ -196,9 +200,21 @@ pub struct NetTree {
 }
 
 impl NetTree {
+    /// The number of conversations a protocol may have unless told otherwise: 65,536.
+    pub const DEFAULT_MAX_CONVERSATIONS: usize = conv::DEFAULT_MAX_CONVS;
+
+    /// A tree allowing [`NetTree::DEFAULT_MAX_CONVERSATIONS`] conversations per protocol.
     pub fn new() -> NetTree {
+        NetTree::with_max_conversations(Self::DEFAULT_MAX_CONVERSATIONS)
+    }
+
+    /// A tree allowing at most `max` conversations per protocol (at most 2³², at least 1):
+    /// with `max` in use, opening `clone` fails with `no free devices`. This bounds the
+    /// memory clients can make the tree hold; the sockets behind the conversations are
+    /// bounded by the process's `RLIMIT_NOFILE` (see the crate docs).
+    pub fn with_max_conversations(max: usize) -> NetTree {
         NetTree {
-            net: Arc::new(tree::Net::new()),
+            net: Arc::new(tree::Net::new(max.max(1))),
         }
     }
 }

@@ -8,15 +8,18 @@
 //! ```
 //!
 //! qid.path is devip's `proto<<17 | conv<<5 | type`, with devip's numbers for the types,
-//! so a qid never changes while the server runs and two files never share one. ipifc is
-//! protocol 2; its interface files sit above every such path (see `ipifc`).
+//! so a qid never changes while the server runs and two files never share one. devip has
+//! 12 bits for the conversation number; here its low 12 bits go there and the rest above
+//! the protocol, `(conv>>12)<<19 | proto<<17 | (conv & 0xfff)<<5 | type`, so conversations
+//! 0–4095 have devip's qids and every `u32` number has distinct ones, all below 2³⁹. ipifc
+//! is protocol 2; its interface files sit above every such path (see `ipifc`).
 
 use std::sync::Arc;
 
 use ninefold_fs::{Error, Qid, QidType, Result, Stat};
 use ninefold_proto::dm;
 
-use crate::conv::{Conv, MAX_CONVS, NETWORK, Proto};
+use crate::conv::{Conv, NETWORK, Proto};
 use crate::ipifc::IfcTarget;
 
 /// The protocols with a directory.
@@ -109,8 +112,15 @@ impl ConvFile {
     }
 }
 
+/// Bits of the conversation number in devip's place (its `Maskconv`).
+const CONV_LOW_BITS: u32 = 12;
+/// Where the rest of the number goes: above the protocol's two bits.
+const CONV_HIGH_SHIFT: u32 = 19;
+
 fn qid_path(proto: ProtoId, conv: u32, ty: u64) -> u64 {
-    (proto.index() << 17) | ((u64::from(conv) & (MAX_CONVS as u64 - 1)) << 5) | ty
+    let conv = u64::from(conv);
+    let low = conv & ((1 << CONV_LOW_BITS) - 1);
+    ((conv >> CONV_LOW_BITS) << CONV_HIGH_SHIFT) | (proto.index() << 17) | (low << 5) | ty
 }
 
 /// The whole device: every protocol's conversations.
@@ -122,12 +132,16 @@ pub(crate) struct Net {
 }
 
 impl Net {
-    pub(crate) fn new() -> Net {
+    /// A device whose protocols hold at most `max_convs` conversations each.
+    pub(crate) fn new(max_convs: usize) -> Net {
         let time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
         Net {
-            protos: ProtoId::ALL.into_iter().map(Proto::new).collect(),
+            protos: ProtoId::ALL
+                .into_iter()
+                .map(|p| Proto::new(p, max_convs))
+                .collect(),
             time,
         }
     }
@@ -303,20 +317,59 @@ mod tests {
         }
     }
 
+    /// Every qid path of conversation `conv` of `p`: its directory and files.
+    fn conv_paths(p: ProtoId, conv: u32) -> impl Iterator<Item = u64> {
+        ConvFile::ALL
+            .into_iter()
+            .map(ConvFile::qtype)
+            .chain([Q_CONVDIR])
+            .map(move |t| qid_path(p, conv, t))
+    }
+
+    /// Conversation numbers worth checking beyond the first ones: around the 12-bit border,
+    /// the default limit, and the largest.
+    fn far_convs() -> impl Iterator<Item = u32> {
+        [1u32 << 12, 1 << 16, 1 << 20, 1 << 24, 1 << 31]
+            .into_iter()
+            .flat_map(|b| [b - 2, b - 1, b, b + 1])
+            .chain([u32::MAX - 1, u32::MAX])
+    }
+
     #[test]
     fn qid_paths_follow_devip() {
         assert_eq!(qid_path(ProtoId::Tcp, 3, Q_CTL), (3 << 5) | 12);
+        assert_eq!(
+            qid_path(ProtoId::Udp, 4095, Q_CTL),
+            (1 << 17) | (4095 << 5) | 12
+        );
         assert_eq!(qid_path(ProtoId::Tcp, 0, Q_CLONE), 9);
-        // Distinct for every file of the first conversations.
+        // Beyond devip's 4096 the number's high bits go above the protocol.
+        assert_eq!(qid_path(ProtoId::Tcp, 4096, Q_CTL), (1 << 19) | 12);
+        assert_eq!(
+            qid_path(ProtoId::Udp, 65_535, Q_CONVDIR),
+            (15 << 19) | (1 << 17) | (4095 << 5) | 11
+        );
+        assert!(qid_path(ProtoId::Udp, u32::MAX, Q_CTL + 6) < 1 << 39);
+    }
+
+    #[test]
+    fn qid_paths_never_collide() {
+        // Every file of the first 70,000 conversations of both protocols (past the default
+        // limit of 65,536), the far ones, and the top-level files.
+        let convs: std::collections::BTreeSet<u32> = (0..70_000).chain(far_convs()).collect();
         let mut seen = std::collections::HashSet::new();
-        for conv in 0..64 {
-            for f in ConvFile::ALL {
-                assert!(seen.insert(qid_path(ProtoId::Tcp, conv, f.qtype())));
+        for p in ProtoId::ALL {
+            for &conv in &convs {
+                for path in conv_paths(p, conv) {
+                    assert!(seen.insert(path), "{p:?} {conv} {path:#x}");
+                }
             }
-            assert!(seen.insert(qid_path(ProtoId::Tcp, conv, Q_CONVDIR)));
+            for t in [Q_PROTODIR, Q_CLONE, Q_STATS] {
+                assert!(seen.insert(qid_path(p, 0, t)), "{p:?} {t}");
+            }
         }
-        for t in [Q_TOPDIR, Q_PROTODIR, Q_CLONE, Q_STATS] {
-            assert!(seen.insert(qid_path(ProtoId::Tcp, 0, t)));
+        for t in [Q_TOPDIR, Q_CS, Q_DNS] {
+            assert!(seen.insert(t), "{t}");
         }
     }
 
@@ -324,14 +377,12 @@ mod tests {
     fn ipifc_qids_meet_no_protocols() {
         use crate::ipifc::{IPIFC_PROTO, IfcFile};
         assert!(ProtoId::ALL.iter().all(|p| p.index() != IPIFC_PROTO));
-        // Every tcp/udp path there can be, and the top-level ones.
+        // The tcp/udp paths of the conversations a tree can have by default, the far ones,
+        // and the top-level ones.
         let mut seen = std::collections::HashSet::new();
         for p in ProtoId::ALL {
-            for conv in 0..MAX_CONVS as u32 {
-                for f in ConvFile::ALL {
-                    seen.insert(qid_path(p, conv, f.qtype()));
-                }
-                seen.insert(qid_path(p, conv, Q_CONVDIR));
+            for conv in (0..crate::conv::DEFAULT_MAX_CONVS as u32).chain(far_convs()) {
+                seen.extend(conv_paths(p, conv));
             }
             for t in [Q_PROTODIR, Q_CLONE, Q_STATS] {
                 seen.insert(qid_path(p, 0, t));
@@ -339,7 +390,7 @@ mod tests {
         }
         seen.extend([Q_TOPDIR, Q_CS, Q_DNS]);
         let mut ifc = vec![IfcTarget::Dir, IfcTarget::Clone, IfcTarget::Stats];
-        for n in [0, 1, 2, 100, 4095, 4096, 1 << 17, u32::MAX] {
+        for n in [0, 1, 2, 100, 4095, 4096, 65_535, 65_536, 1 << 17, u32::MAX] {
             ifc.push(IfcTarget::Ifc(n));
             ifc.extend([IfcFile::Local, IfcFile::Status].map(|f| IfcTarget::File(n, f)));
         }

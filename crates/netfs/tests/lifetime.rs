@@ -63,27 +63,79 @@ async fn dropping_an_open_node_frees_its_conversation() {
     drop((c, d));
 }
 
+/// Opens `n` clones of `proto` and keeps them.
+async fn clones(root: &NodeRef, proto: &str, n: usize) -> Vec<NodeRef> {
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        let c = walk(root, &format!("{proto}/clone")).await.unwrap();
+        c.open(om::ORDWR).await.unwrap();
+        held.push(c);
+    }
+    held
+}
+
 #[tokio::test]
 async fn the_table_has_an_end() {
-    let tree = NetTree::new();
+    let tree = NetTree::with_max_conversations(16);
     let root = tree.attach("glenda", "").await.unwrap();
     let clone = walk(&root, "tcp/clone").await.unwrap();
-    let mut held: Vec<NodeRef> = Vec::new();
-    for _ in 0..4096 {
-        let n = walk(&root, "tcp/clone").await.unwrap();
-        n.open(om::ORDWR).await.unwrap();
-        held.push(n);
-    }
-    assert_eq!(text(&held[4095]).await, "4095");
+    let mut held = clones(&root, "tcp", 16).await;
+    assert_eq!(text(&held[15]).await, "15");
     let e = clone.open(om::ORDWR).await.unwrap_err();
     assert_eq!(e.as_str(), "no free devices");
-    // Every qid is distinct.
-    let qids: std::collections::HashSet<u64> = held.iter().map(|n| n.qid().path).collect();
-    assert_eq!(qids.len(), 4096);
-    held.truncate(4095);
+    assert!(cat(&root, "tcp/stats").await.starts_with("MaxConn: 16\n"));
+    // Each protocol has a table of its own.
+    let u = clones(&root, "udp", 1).await;
+    assert_eq!(text(&u[0]).await, "0");
+    // A conversation let go is the next one handed out.
+    held.remove(5).clunk().await;
     clone.open(om::ORDWR).await.unwrap();
-    assert_eq!(text(&clone).await, "4095");
+    assert_eq!(text(&clone).await, "5");
     let _keep: Arc<Vec<NodeRef>> = Arc::new(held);
+}
+
+#[tokio::test]
+async fn the_default_table_holds_65536_conversations_with_distinct_qids() {
+    let tree = NetTree::new();
+    let root = tree.attach("glenda", "").await.unwrap();
+    assert_eq!(NetTree::DEFAULT_MAX_CONVERSATIONS, 65_536);
+    let held = clones(&root, "tcp", 65_536).await;
+    assert_eq!(text(&held[4096]).await, "4096");
+    assert_eq!(text(&held[65_535]).await, "65535");
+    let e = try_open(&root, "tcp/clone", om::ORDWR).await.unwrap_err();
+    assert_eq!(e.as_str(), "no free devices");
+    // Every ctl's qid is distinct, and so is every directory's, past devip's 4096.
+    let mut qids: std::collections::HashSet<u64> = held.iter().map(|n| n.qid().path).collect();
+    assert_eq!(qids.len(), 65_536);
+    for n in [0, 1, 4095, 4096, 4097, 8192, 65_535] {
+        let dir = walk(&root, &format!("tcp/{n}")).await.unwrap();
+        assert!(qids.insert(dir.qid().path), "tcp/{n}");
+        let data = walk(&root, &format!("tcp/{n}/data")).await.unwrap();
+        assert!(qids.insert(data.qid().path), "tcp/{n}/data");
+    }
+    assert!(walk(&root, "tcp/65536").await.is_err());
+}
+
+#[tokio::test]
+async fn the_lowest_free_conversation_comes_first() {
+    let tree = NetTree::new();
+    let root = tree.attach("glenda", "").await.unwrap();
+    let mut held = clones(&root, "tcp", 6).await;
+    // Free 4, 1 and 3; then take 1 back by opening its ctl, as anyone may.
+    let four = held.remove(4);
+    let three = held.remove(3);
+    let one = held.remove(1);
+    for n in [four, one, three] {
+        n.clunk().await;
+    }
+    let ctl1 = open(&root, "tcp/1/ctl", om::ORDWR).await;
+    let next: Vec<NodeRef> = clones(&root, "tcp", 3).await;
+    let mut got = Vec::new();
+    for n in &next {
+        got.push(text(n).await);
+    }
+    assert_eq!(got, ["3", "4", "6"]);
+    drop((ctl1, held, next));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
