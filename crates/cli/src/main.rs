@@ -3,9 +3,12 @@
 
 mod dial;
 mod exportfs;
+mod fuse;
 mod listen1;
 mod net;
+mod newns;
 mod ninep;
+mod session;
 mod stdout;
 
 use std::process::ExitCode;
@@ -30,7 +33,26 @@ enum Command {
     NineP(ninep::Args),
     Dial(dial::Args),
     Listen1(listen1::Args),
+    Newns(newns::Args),
+    Bind(session::BindArgs),
+    Mount(session::MountArgs),
+    Unmount(session::UnmountArgs),
+    Ns(session::NsArgs),
+    Srv(session::SrvArgs),
 }
+
+/// Exit with this status and say nothing more (the command already did, or its program's
+/// status is being passed on).
+#[derive(Debug)]
+pub struct Exit(pub u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
 
 /// A command line that parsed but makes no sense, found by the command itself: reported as
 /// clap's errors are, with exit status 2.
@@ -75,6 +97,17 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose);
+    // A session's namespaces must be made while this process has one thread.
+    let prepared = match &cli.command {
+        Command::Newns(a) => match newns::prepare(a) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("ninefold: {}", format!("{e:#}").replace('\n', " "));
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -93,6 +126,15 @@ fn main() -> ExitCode {
             Command::NineP(a) => ninep::run(a).await,
             Command::Dial(a) => dial::run(a).await,
             Command::Listen1(a) => listen1::run(a).await,
+            Command::Newns(a) => match prepared {
+                Some(p) => newns::run(a, p, fuse::mounter()).await,
+                None => Err(anyhow::anyhow!("internal error: newns was not prepared")),
+            },
+            Command::Bind(a) => session::bind(a).await,
+            Command::Mount(a) => session::mount(a).await,
+            Command::Unmount(a) => session::unmount(a).await,
+            Command::Ns(a) => session::ns(a).await,
+            Command::Srv(a) => session::srv(a).await,
         }
     });
     let result = rt
@@ -102,6 +144,7 @@ fn main() -> ExitCode {
     rt.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Exit>() => ExitCode::from(e.downcast_ref::<Exit>().map_or(1, |x| x.0)),
         Err(e) if e.is::<UsageError>() => {
             eprintln!("ninefold: {e} (try --help)");
             ExitCode::from(2)

@@ -78,6 +78,16 @@ impl Error {
             ("function not implemented", 38),
             ("value too large for defined data type", 75),
             ("inappropriate use of fd", 9),
+            // The name-space errors (port/chan.c): a refused create is EACCES, as a
+            // read-only directory's would be; a bad bind is EINVAL.
+            ("mounted directory forbids creation", 13),
+            ("inconsistent mount", 22),
+            ("not in union", 22),
+            ("not mounted", 22),
+            ("unknown device in # filename", 19),
+            ("connection refused", 111),
+            ("connection timed out", 110),
+            ("address in use", 98),
         ];
         TABLE
             .iter()

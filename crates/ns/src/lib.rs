@@ -67,4 +67,6 @@ pub use nsfile::{Line, Op, ParseError, parse};
 mod dialer;
 mod standard;
 pub use dialer::Dialer;
-pub use standard::{DEFAULT_NS, PLAN9_DIRS, Standard, devices as standard_devices, standard, standard_over};
+pub use standard::{
+    DEFAULT_NS, PLAN9_DIRS, Standard, devices as standard_devices, standard, standard_over,
+};

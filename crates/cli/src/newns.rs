@@ -1,0 +1,197 @@
+//! `ninefold newns`: run a command in a new private name space (newns(2), `rfork n`), seen
+//! by ordinary Linux programs through a user + mount namespace.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use ninefold_fs::Tree;
+use ninefold_hostfs::HostTree;
+use ninefold_ns::{Dialer, PLAN9_DIRS};
+use ninefold_session::{Control, ENV, FuseMounter, Projector, end, root, setup};
+use tokio::sync::Mutex;
+
+use crate::Exit;
+
+/// Run CMD (default: your shell) in a new private name space: the host's files as they
+/// are, plus /net (this machine's network as Plan 9 files), /srv, /n and /mnt for mounts.
+/// Inside, `ninefold bind`, `mount`, `unmount`, `ns` and `srv` change it; nothing leaks
+/// out, and it ends with the last program in it.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  ninefold newns\n  ninefold newns -- sh -c 'cat /net/tcp/clone'\n  ninefold newns -n my.ns make"
+)]
+pub struct Args {
+    /// A namespace file applied after the default name space.
+    #[arg(short = 'n', value_name = "NSFILE")]
+    nsfile: Option<PathBuf>,
+    /// The command and its arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    cmd: Vec<String>,
+}
+
+/// What must be done while the process still has one thread.
+pub struct Prepared {
+    host: Arc<dyn Tree>,
+    /// `#/`: the session's own mount points (/n, /net …), a private host directory.
+    plan9: Arc<dyn Tree>,
+    plan9_dir: PathBuf,
+    extra: Option<String>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prepared")
+    }
+}
+
+/// Enter the new namespaces and build the session's root. Runs before the runtime starts
+/// (the kernel gives a new user namespace only to a single-threaded process).
+pub fn prepare(a: &Args) -> Result<Prepared> {
+    if std::env::var_os(ENV).is_some() {
+        bail!(
+            "newns inside a session is not supported yet; `ninefold bind` and `mount` change this session"
+        );
+    }
+    let extra = match &a.nsfile {
+        Some(f) => Some(
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+        ),
+        None => None,
+    };
+    setup::check_fuse()?;
+    // Opened before / moves: the name space reaches the host's files through it.
+    let host: Arc<dyn Tree> =
+        Arc::new(HostTree::new(std::path::Path::new("/"), false).context("cannot open /")?);
+    let plan9_dir = socket_dir()?.join(format!("root.{}", std::process::id()));
+    for d in PLAN9_DIRS {
+        std::fs::create_dir_all(plan9_dir.join(d))
+            .with_context(|| format!("cannot make {}", plan9_dir.join(d).display()))?;
+    }
+    let plan9: Arc<dyn Tree> =
+        Arc::new(HostTree::new(&plan9_dir, false).context("cannot open the session's root")?);
+    setup::enter()?;
+    root::build(&plan9_dir)?;
+    Ok(Prepared {
+        host,
+        plan9,
+        plan9_dir,
+        extra,
+    })
+}
+
+/// The directory for the control socket: the user's runtime directory, or one in /tmp
+/// only the user can open.
+fn socket_dir() -> Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let uid = nix::unistd::getuid().as_raw();
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) => PathBuf::from(d).join("ninefold"),
+        None => PathBuf::from(format!("/tmp/ninefold-{uid}")),
+    };
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(anyhow!("cannot make {}: {e}", dir.display())),
+    }
+    let md = std::fs::symlink_metadata(&dir)?;
+    if !md.is_dir() || md.uid() != uid || md.permissions().mode() & 0o077 != 0 {
+        bail!(
+            "{} is not a private directory of yours; remove it and try again",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+pub async fn run(a: Args, p: Prepared, fuse: FuseMounter) -> Result<()> {
+    let user = std::env::var("USER").unwrap_or_else(|_| "none".into());
+    let dialer: Arc<dyn ninefold_ns::Connector> = Arc::new(Dialer::default());
+    let (ns, standard) = ninefold_ns::standard_over(
+        p.host,
+        Some(p.plan9),
+        &user,
+        dialer.clone(),
+        p.extra.as_deref(),
+    )
+    .await
+    .map_err(|e| match &a.nsfile {
+        Some(f) => anyhow!("{}: {e}", f.display()),
+        None => anyhow!("{e}"),
+    })?;
+    let mut projector = Projector::new(ns, dialer.clone(), fuse);
+    projector.project_all().await?;
+
+    let sock = socket_dir()?.join(format!("ns.{}", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let listener = tokio::net::UnixListener::bind(&sock)
+        .with_context(|| format!("cannot listen on {}", sock.display()))?;
+    let control = Arc::new(Control {
+        projector: Mutex::new(projector),
+        srv: standard.srv,
+        connector: dialer,
+    });
+    tokio::spawn(control.serve(listener));
+
+    let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());
+    let (prog, args) = match a.cmd.split_first() {
+        Some((p, rest)) => (p.clone(), rest.to_vec()),
+        None => (shell, Vec::new()),
+    };
+    // The terminal's interrupt and quit go to the command; the session outlives them.
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut quit = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::quit())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = quit.recv() => {}
+            }
+        }
+    });
+    let status = tokio::process::Command::new(&prog)
+        .args(&args)
+        .env(ENV, &sock)
+        .status()
+        .await
+        .with_context(|| format!("cannot run {prog}"));
+    let status = match status {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(&sock);
+            remove_empty_dirs(&p.plan9_dir);
+            return Err(e);
+        }
+    };
+    end::wait_for_the_rest().await;
+    let _ = std::fs::remove_file(&sock);
+    remove_empty_dirs(&p.plan9_dir);
+    let code = match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(sig)) => 128 + sig,
+        _ => 1,
+    };
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Exit(u8::try_from(code).unwrap_or(1)).into())
+    }
+}
+
+/// Remove the session's mount-point directories, bottom up, if they are empty. Never a
+/// file, and never into a directory that is not empty (it may be a mount).
+fn remove_empty_dirs(dir: &std::path::Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_dirs(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}

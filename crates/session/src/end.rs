@@ -1,0 +1,61 @@
+//! When a session ends: when no process but ours is left in its mount namespace. Background
+//! jobs keep it alive, as they keep a Plan 9 name-space group alive; the 9P servers the
+//! session itself started for `{command}` mounts (our direct children) do not.
+
+use std::time::Duration;
+
+/// The identity of a process's mount namespace (`mnt:[4026532...]`).
+fn mnt_ns(pid: &str) -> Option<std::path::PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()
+}
+
+fn parent(pid: &str) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name may hold blanks and parentheses: the fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// How many processes of the session are left: those in our mount namespace that do not
+/// descend from us. (The session's command is our child, but once it has exited its
+/// background jobs are orphans, adopted elsewhere; what still descends from us are the
+/// 9P servers we started for `{command}` mounts, and they end with us.)
+pub fn others() -> usize {
+    let me = std::process::id();
+    let Some(mine) = mnt_ns("self") else {
+        return 0;
+    };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let pids: Vec<String> = dir
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    pids.iter()
+        .filter(|pid| pid.parse::<u32>().ok() != Some(me))
+        .filter(|pid| mnt_ns(pid).as_ref() == Some(&mine))
+        .filter(|pid| !descends_from(pid, me))
+        .count()
+}
+
+fn descends_from(pid: &str, ancestor: u32) -> bool {
+    let mut p = pid.to_string();
+    // A chain of parents is short; the bound only guards against a loop of stale reads.
+    for _ in 0..256 {
+        match parent(&p) {
+            Some(pp) if pp == ancestor => return true,
+            Some(pp) if pp > 1 => p = pp.to_string(),
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Wait until the session's processes are gone.
+pub async fn wait_for_the_rest() {
+    while others() > 0 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,174 @@
+//! Showing the name space to Linux programs: every mount point of the in-process name space
+//! becomes a Linux mount in the session's mount namespace. A plain replace-bind of a host
+//! file or directory is a Linux bind mount (native speed); anything else — a union, a
+//! device, a 9P mount — is a FUSE mount serving that subtree of the name space, which
+//! reads the live mount table, so later changes under it need no Linux mount of their own.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ninefold_fs::{Error, Result, Tree};
+use ninefold_ns::{Connector, Namespace, NsPath, NsTree, Op, Order, Source};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+/// What a FUSE mount gives back: a value that unmounts when dropped.
+pub type FuseMount = std::io::Result<Box<dyn Any + Send>>;
+
+/// Mounts a tree at a Linux directory with FUSE.
+pub type FuseMounter = Arc<
+    dyn Fn(Arc<dyn Tree>, PathBuf) -> std::pin::Pin<Box<dyn Future<Output = FuseMount> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// A Linux mount this session made.
+enum Made {
+    Bind,
+    Fuse(#[allow(dead_code)] Box<dyn Any + Send>),
+}
+
+/// The session's name space and the Linux mounts that show it.
+pub struct Projector {
+    pub ns: Namespace,
+    connector: Arc<dyn Connector>,
+    fuse: FuseMounter,
+    made: HashMap<PathBuf, Made>,
+}
+
+impl std::fmt::Debug for Projector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Projector")
+            .field("mounts", &self.made.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn linux(path: &NsPath) -> Option<PathBuf> {
+    if path.device.is_some() {
+        return None;
+    }
+    Some(PathBuf::from(path.to_string()))
+}
+
+impl Projector {
+    pub fn new(ns: Namespace, connector: Arc<dyn Connector>, fuse: FuseMounter) -> Projector {
+        Projector {
+            ns,
+            connector,
+            fuse,
+            made: HashMap::new(),
+        }
+    }
+
+    /// Show every mount point the name space has now (at session start). `/` is the
+    /// session's root, built from the host's entries and the Plan 9 directories.
+    pub async fn project_all(&mut self) -> Result<()> {
+        for p in self.ns.mount_points() {
+            if p.elems.is_empty() {
+                continue;
+            }
+            self.project(&p).await?;
+        }
+        Ok(())
+    }
+
+    /// Apply one operation to the name space, then to Linux.
+    pub async fn apply(&mut self, op: &Op) -> Result<()> {
+        match op {
+            Op::Bind {
+                flags, new, old, ..
+            } => {
+                self.ns.bind(new, old, *flags).await?;
+                self.project(&self.ns.path(old)?).await
+            }
+            Op::Mount {
+                flags,
+                source,
+                old,
+                spec,
+                ..
+            } => {
+                self.ns
+                    .mount_source(self.connector.as_ref(), source, old, *flags, spec)
+                    .await?;
+                self.project(&self.ns.path(old)?).await
+            }
+            Op::Unmount { new, old } => {
+                self.ns.unmount(new.as_deref(), old).await?;
+                self.project(&self.ns.path(old)?).await
+            }
+            Op::Import { .. } => Err(Error::new(
+                "import: remote transports are not in this version yet",
+            )),
+            Op::Cd(_) => Err(Error::new("cd: change directory in your shell")),
+            Op::Clear => Err(Error::new("clear: start a new session instead")),
+            Op::Include(_) => Err(Error::new(". file: give the file to newns -n")),
+        }
+    }
+
+    /// Make the Linux mount at `old` show what the name space has there.
+    async fn project(&mut self, old: &NsPath) -> Result<()> {
+        let Some(at) = linux(old) else {
+            // A device's own files (`bind x '#c/null'`) are seen through the mounts that
+            // show that device.
+            return Ok(());
+        };
+        // Under a FUSE mount, the name space itself shows the change.
+        if self
+            .made
+            .iter()
+            .any(|(p, m)| matches!(m, Made::Fuse(_)) && at.starts_with(p) && at != *p)
+        {
+            return Ok(());
+        }
+        if let Some(m) = self.made.remove(&at) {
+            drop_mount(&at, m);
+        }
+        let members = self.ns.members_at(&old.to_string()).await?;
+        let Some(members) = members else {
+            return Ok(());
+        };
+        let host_bind = match &members[..] {
+            [m] if m.flags.order == Order::Replace && m.to.dev == 0 => match &m.source {
+                Source::Bind(src) if !src.starts_with('#') => Some(PathBuf::from(src)),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(src) = host_bind {
+            mount(
+                Some(&src),
+                &at,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| Error::new(format!("bind {} {}: {e}", src.display(), at.display())))?;
+            self.made.insert(at, Made::Bind);
+            return Ok(());
+        }
+        let tree: Arc<dyn Tree> = Arc::new(
+            NsTree::new(self.ns.clone())
+                .compact(true)
+                .rooted_at(old.clone()),
+        );
+        let handle = (self.fuse)(tree, at.clone())
+            .await
+            .map_err(|e| Error::new(format!("FUSE mount on {}: {e}", at.display())))?;
+        self.made.insert(at, Made::Fuse(handle));
+        Ok(())
+    }
+}
+
+fn drop_mount(at: &Path, m: Made) {
+    match m {
+        Made::Bind => {
+            if let Err(e) = umount2(at, MntFlags::MNT_DETACH) {
+                tracing::warn!(at = %at.display(), error = %e, "unmount");
+            }
+        }
+        Made::Fuse(handle) => drop(handle),
+    }
+}
