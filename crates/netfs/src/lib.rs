@@ -157,6 +157,13 @@
 //!   devip has 4096. qids stay devip's for conversations 0–4095; above that the number's
 //!   high bits go above the protocol (`tree`), so every file's qid stays unique and fixed.
 //!   A `clone` takes the lowest free number from a set rather than scanning the table.
+//! - Each connected or announced conversation holds one host socket, so the process's
+//!   `RLIMIT_NOFILE` is the real bound on those: a `connect`, `announce` or `listen` that
+//!   needs a socket beyond it fails with `too many open files (RLIMIT_NOFILE N)` (the
+//!   soft limit; raise it for many connections), and the conversation stays usable.
+//! - A read of `data` that waits holds no buffer. On TCP the first 4 KiB that come are
+//!   read onto the stack, and a buffer of the read's count (at most 256 KiB) is made only
+//!   when more is there; on UDP the 64 KiB datagram buffer is made once one has come.
 //! - The root directory lists `tcp`, `udp`, `ipifc`, `cs` and `dns` (the last two 0666,
 //!   owner `network`). In
 //!   Plan 9 cs and dns are separate servers mounted on `/net`; here they share the tree.

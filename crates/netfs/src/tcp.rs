@@ -37,6 +37,8 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const BACKLOG: i32 = 128;
 /// The most one read of `data` takes from the socket, whatever the count.
 const MAX_READ: usize = 256 * 1024;
+/// What a read of `data` takes onto the stack first (see [`Stream::read`]).
+const PROBE: usize = 4096;
 /// Zero-length reads after the peer's FIN before reads fail (Plan 9 qio).
 const EOF_READS: u32 = 3;
 
@@ -60,7 +62,21 @@ pub(crate) fn host_error(e: io::Error) -> Error {
         Errno::CONNRESET | Errno::PIPE | Errno::CONNABORTED => Error::HUNGUP,
         Errno::NOTCONN => NOT_CONNECTED,
         Errno::AFNOSUPPORT => Error::from_static("address family not supported"),
+        Errno::MFILE => out_of_fds(),
+        Errno::NFILE => Error::from_static("too many open files in system"),
         _ => Error::from(e),
+    }
+}
+
+/// A socket could not be made because the process has as many descriptors open as
+/// `RLIMIT_NOFILE` allows: the real bound on connected conversations. Says so, with the
+/// limit, so whoever runs the server knows what to raise.
+pub(crate) fn out_of_fds() -> Error {
+    let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    tracing::debug!(limit = ?lim.current, "out of file descriptors (RLIMIT_NOFILE)");
+    match lim.current {
+        Some(n) => Error::new(format!("too many open files (RLIMIT_NOFILE {n})")),
+        None => Error::from_static("too many open files"),
     }
 }
 
@@ -198,6 +214,9 @@ pub(crate) struct Stream {
     hung: watch::Sender<Option<Error>>,
     fin: Mutex<Fin>,
     stats: Arc<Stats>,
+    /// Read buffers allocated so far, for the tests.
+    #[cfg(test)]
+    buffers: std::sync::atomic::AtomicUsize,
 }
 
 impl Stream {
@@ -217,6 +236,8 @@ impl Stream {
             hung: watch::Sender::new(None),
             fin: Mutex::new(Fin::default()),
             stats,
+            #[cfg(test)]
+            buffers: Default::default(),
         }))
     }
 
@@ -259,6 +280,12 @@ impl Stream {
 
     /// What is there, up to `count` bytes; waits while nothing is. Zero bytes at the peer's
     /// end of stream, three times; after that "i/o on hungup channel".
+    ///
+    /// Nothing is allocated until bytes have come: a read waiting on an idle connection
+    /// (one per conversation, in a proxy) holds no buffer. Once the socket is readable, the
+    /// first [`PROBE`] bytes are read onto the stack, so a readiness that proved stale costs
+    /// no allocation and a short message gets a buffer of its own size; only when the probe
+    /// comes back full is a buffer of the whole count (up to 256 KiB) made for the rest.
     pub(crate) async fn read(&self, count: u32) -> Result<Bytes> {
         let mut hung = self.hung.subscribe();
         let mut eofs = tokio::select! {
@@ -266,7 +293,6 @@ impl Stream {
             e = Self::until_hung(&mut hung) => return Err(e),
         };
         let cap = (count as usize).min(MAX_READ);
-        let mut buf = BytesMut::with_capacity(cap);
         loop {
             if let Some(e) = self.hung_reason() {
                 return Err(e);
@@ -274,7 +300,14 @@ impl Stream {
             if cap == 0 {
                 return Ok(Bytes::new());
             }
-            match self.sock.try_read_buf(&mut (&mut buf).limit(cap)) {
+            // Returns at once while the socket is marked readable.
+            tokio::select! {
+                r = self.sock.readable() => r.map_err(host_error)?,
+                e = Self::until_hung(&mut hung) => return Err(e),
+            }
+            let mut probe = [0u8; PROBE];
+            let want = cap.min(PROBE);
+            let n = match self.sock.try_read(&mut probe[..want]) {
                 Ok(0) => {
                     self.peer_finished();
                     *eofs += 1;
@@ -283,18 +316,30 @@ impl Stream {
                     }
                     return Ok(Bytes::new());
                 }
-                Ok(n) => {
-                    bump(&self.stats.in_bytes, n as u64);
-                    return Ok(buf.freeze());
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    tokio::select! {
-                        r = self.sock.readable() => r.map_err(host_error)?,
-                        e = Self::until_hung(&mut hung) => return Err(e),
-                    }
-                }
+                Ok(n) => n,
+                // The readiness was stale (tokio forgets it now): wait again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(self.failed(e)),
+            };
+            bump(&self.stats.in_bytes, n as u64);
+            #[cfg(test)]
+            self.buffers.fetch_add(1, Ordering::Relaxed);
+            if n < want || want == cap {
+                return Ok(Bytes::copy_from_slice(&probe[..n]));
             }
+            // More may be waiting: take it into a buffer of the whole count.
+            let mut buf = BytesMut::with_capacity(cap);
+            buf.extend_from_slice(&probe[..n]);
+            match self.sock.try_read_buf(&mut (&mut buf).limit(cap - n)) {
+                Ok(m) => bump(&self.stats.in_bytes, m as u64),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // What came is returned; a reset hangs the stream up for the next read.
+                Err(e) => {
+                    let e = self.failed(e);
+                    tracing::debug!(error = %e, "read after a full probe");
+                }
+            }
+            return Ok(buf.freeze());
         }
     }
 
@@ -440,6 +485,126 @@ impl Listener {
                 },
                 _ = hung.wait_for(|h| *h) => return Err(LISTEN_HUNGUP),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    /// A connected pair: our `Stream` and the peer's socket.
+    async fn pair() -> (Arc<Stream>, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (ours, theirs) = tokio::join!(TcpStream::connect(l.local_addr().unwrap()), l.accept());
+        let s = Stream::new(ours.unwrap(), Opts::default(), Arc::default()).unwrap();
+        (s, theirs.unwrap().0)
+    }
+
+    #[tokio::test]
+    async fn a_waiting_read_holds_no_buffer() {
+        let (s, mut peer) = pair().await;
+        let reader = tokio::spawn({
+            let s = s.clone();
+            async move { s.read(1 << 20).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!reader.is_finished());
+        assert_eq!(s.buffers.load(Ordering::Relaxed), 0);
+
+        peer.write_all(b"hello").await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got[..], b"hello");
+        assert_eq!(s.buffers.load(Ordering::Relaxed), 1);
+
+        // The socket still looks readable to tokio: the next read finds nothing on the
+        // stack and waits, still without a buffer; a hang-up ends it.
+        let reader = tokio::spawn({
+            let s = s.clone();
+            async move { s.read(1 << 20).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        s.hang(HANGUP, false);
+        let e = tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e, HANGUP);
+        assert_eq!(s.buffers.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_read_keeps_its_probe_off_the_heap_and_out_of_the_future() {
+        let (s, _peer) = pair().await;
+        // The probe is not held across an await, so a waiting read's task stays small.
+        let size = std::mem::size_of_val(&s.read(1 << 20));
+        assert!(size < 1024, "the read future is {size} bytes");
+    }
+
+    #[tokio::test]
+    async fn large_and_small_reads() {
+        let (s, mut peer) = pair().await;
+        // More than the probe: one read returns all that is there (up to the count).
+        let big: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        peer.write_all(&big).await.unwrap();
+        let mut got = Vec::new();
+        while got.len() < big.len() {
+            let b = s.read(1 << 20).await.unwrap();
+            assert!(!b.is_empty());
+            got.extend_from_slice(&b);
+        }
+        assert_eq!(got, big);
+        // Exactly the probe's size, then less.
+        peer.write_all(&[1u8; PROBE]).await.unwrap();
+        let mut got = 0;
+        while got < PROBE {
+            got += s.read(PROBE as u32).await.unwrap().len();
+        }
+        assert_eq!(got, PROBE);
+        peer.write_all(b"x").await.unwrap();
+        assert_eq!(&s.read(1 << 20).await.unwrap()[..], b"x");
+    }
+
+    #[tokio::test]
+    async fn reads_take_what_is_there_up_to_the_count() {
+        let (s, mut peer) = pair().await;
+        peer.write_all(&[7u8; 1000]).await.unwrap();
+        peer.shutdown().await.unwrap();
+        let mut got = 0;
+        while got < 1000 {
+            let b = s.read(300).await.unwrap();
+            assert!(!b.is_empty() && b.len() <= 300, "{}", b.len());
+            got += b.len();
+        }
+        assert_eq!(got, 1000);
+        // EOF three times, then hung up.
+        for _ in 0..EOF_READS {
+            assert_eq!(s.read(300).await.unwrap().len(), 0);
+        }
+        assert_eq!(s.read(300).await, Err(Error::HUNGUP));
+        assert_eq!(s.read(0).await, Ok(Bytes::new()));
+    }
+
+    #[test]
+    fn out_of_descriptors_names_the_limit() {
+        let e = host_error(io::Error::from_raw_os_error(Errno::MFILE.raw_os_error()));
+        assert!(e.as_str().starts_with("too many open files"), "{e}");
+        if rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .is_some()
+        {
+            assert!(e.as_str().contains("RLIMIT_NOFILE"), "{e}");
         }
     }
 }

@@ -166,24 +166,31 @@ impl Dgram {
     /// rest is lost, as Plan 9 does.
     pub(crate) async fn read(&self, count: u32) -> Result<Bytes> {
         let mut hung = self.hung.subscribe();
-        if let Some(e) = self.hung_reason() {
-            return Err(e);
-        }
-        let mut buf = vec![0u8; MAX_DGRAM];
-        let (n, from) = tokio::select! {
-            r = self.sock.recv_from(&mut buf) => match r {
-                Ok(got) => got,
+        let (buf, from) = loop {
+            if let Some(e) = self.hung_reason() {
+                return Err(e);
+            }
+            tokio::select! {
+                r = self.sock.readable() => r.map_err(host_error)?,
+                r = hung.wait_for(Option::is_some) => {
+                    return Err(r.ok().and_then(|r| r.clone()).unwrap_or(Error::HUNGUP));
+                }
+            }
+            // Only now: a read waiting for a datagram holds no buffer.
+            let mut buf = vec![0u8; MAX_DGRAM];
+            match self.sock.try_recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    buf.truncate(n);
+                    break (buf, from);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => {
                     self.stats.in_errors.fetch_add(1, Ordering::Relaxed);
                     return Err(host_error(e));
                 }
-            },
-            r = hung.wait_for(Option::is_some) => {
-                return Err(r.ok().and_then(|r| r.clone()).unwrap_or(Error::HUNGUP));
             }
         };
         self.stats.in_datagrams.fetch_add(1, Ordering::Relaxed);
-        buf.truncate(n);
         let mut out = if self.headers.load(Ordering::Relaxed) {
             let mut h = header(from, self.local);
             h.extend_from_slice(&buf);
