@@ -38,6 +38,8 @@ pub struct Args {
 /// What must be done while the process still has one thread.
 pub struct Prepared {
     host: Arc<dyn Tree>,
+    /// Inside a session: the enclosing session's name space, to start from a copy of it.
+    parent_ns: Option<String>,
     /// `#/`: the session's own mount points (/n, /net …), a private host directory.
     plan9: Arc<dyn Tree>,
     plan9_dir: PathBuf,
@@ -53,11 +55,6 @@ impl std::fmt::Debug for Prepared {
 /// Enter the new namespaces and build the session's root. Runs before the runtime starts
 /// (the kernel gives a new user namespace only to a single-threaded process).
 pub fn prepare(a: &Args) -> Result<Prepared> {
-    if std::env::var_os(ENV).is_some() {
-        bail!(
-            "newns inside a session is not supported yet; `ninefold bind` and `mount` change this session"
-        );
-    }
     let extra = match &a.nsfile {
         Some(f) => Some(
             std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
@@ -65,6 +62,9 @@ pub fn prepare(a: &Args) -> Result<Prepared> {
         None => None,
     };
     setup::check_fuse()?;
+    if let Some(parent) = std::env::var_os(ENV) {
+        return prepare_nested(std::path::Path::new(&parent), extra);
+    }
     // Opened before / moves: the name space reaches the host's files through it.
     let host: Arc<dyn Tree> =
         Arc::new(HostTree::new(std::path::Path::new("/"), false).context("cannot open /")?);
@@ -79,6 +79,30 @@ pub fn prepare(a: &Args) -> Result<Prepared> {
     root::build(&plan9_dir)?;
     Ok(Prepared {
         host,
+        parent_ns: None,
+        plan9,
+        plan9_dir,
+        extra,
+    })
+}
+
+/// A session inside a session (`rfork n` in a name space): a new user and mount namespace
+/// nested in the enclosing one, starting from a copy of its name space (its `ns` text,
+/// replayed) over the root the enclosing session shows. Later changes on either side stay
+/// on that side.
+fn prepare_nested(parent: &std::path::Path, extra: Option<String>) -> Result<Prepared> {
+    use ninefold_session::request_blocking;
+    let text = request_blocking(parent, "ns").map_err(|e| anyhow!(e))?;
+    let root = request_blocking(parent, "root").map_err(|e| anyhow!(e))?;
+    let plan9_dir = PathBuf::from(root.trim_end());
+    let host: Arc<dyn Tree> =
+        Arc::new(HostTree::new(std::path::Path::new("/"), false).context("cannot open /")?);
+    let plan9: Arc<dyn Tree> =
+        Arc::new(HostTree::new(&plan9_dir, false).context("cannot open the session's root")?);
+    setup::enter()?;
+    Ok(Prepared {
+        host,
+        parent_ns: Some(text),
         plan9,
         plan9_dir,
         extra,
@@ -112,19 +136,31 @@ fn socket_dir() -> Result<PathBuf> {
 pub async fn run(a: Args, p: Prepared, fuse: FuseMounter) -> Result<()> {
     let user = std::env::var("USER").unwrap_or_else(|_| "none".into());
     let dialer: Arc<dyn ninefold_ns::Connector> = Arc::new(Dialer::default());
-    let (ns, standard) = ninefold_ns::standard_over(
-        p.host,
-        Some(p.plan9),
-        &user,
-        dialer.clone(),
-        p.extra.as_deref(),
-    )
-    .await
-    .map_err(|e| match &a.nsfile {
-        Some(f) => anyhow!("{}: {e}", f.display()),
-        None => anyhow!("{e}"),
-    })?;
+    let nested = p.parent_ns.is_some();
+    // Nested: start empty and replay the enclosing name space below, line by line.
+    let base = p.parent_ns.as_ref().map(|_| "");
+    let extra = if nested { None } else { p.extra.as_deref() };
+    let (ns, standard) =
+        ninefold_ns::standard_over(p.host, Some(p.plan9), &user, dialer.clone(), base, extra)
+            .await
+            .map_err(|e| nsfile_error(&a, e))?;
     let mut projector = Projector::new(ns, dialer.clone(), fuse);
+    if let Some(text) = &p.parent_ns {
+        copy_parent(&mut projector, text, dialer.as_ref()).await;
+        if let Some(extra) = &p.extra {
+            let vars = |n: &str| std::env::var(n).ok();
+            let lines = ninefold_ns::parse(extra, &vars).map_err(|e| nsfile_error(&a, e))?;
+            let cx = ninefold_ns::Context {
+                connector: dialer.as_ref(),
+                vars: &vars,
+            };
+            projector
+                .ns
+                .apply(&lines, &cx)
+                .await
+                .map_err(|e| nsfile_error(&a, e))?;
+        }
+    }
     projector.project_all().await?;
 
     let sock = socket_dir()?.join(format!("ns.{}", std::process::id()));
@@ -135,6 +171,7 @@ pub async fn run(a: Args, p: Prepared, fuse: FuseMounter) -> Result<()> {
         projector: Mutex::new(projector),
         srv: standard.srv,
         connector: dialer,
+        root: p.plan9_dir.clone(),
     });
     tokio::spawn(control.serve(listener));
 
@@ -164,13 +201,17 @@ pub async fn run(a: Args, p: Prepared, fuse: FuseMounter) -> Result<()> {
         Ok(s) => s,
         Err(e) => {
             let _ = std::fs::remove_file(&sock);
-            remove_empty_dirs(&p.plan9_dir);
+            if !nested {
+                remove_empty_dirs(&p.plan9_dir);
+            }
             return Err(e);
         }
     };
     end::wait_for_the_rest().await;
     let _ = std::fs::remove_file(&sock);
-    remove_empty_dirs(&p.plan9_dir);
+    if !nested {
+        remove_empty_dirs(&p.plan9_dir);
+    }
     let code = match (status.code(), status.signal()) {
         (Some(c), _) => c,
         (None, Some(sig)) => 128 + sig,
@@ -194,4 +235,39 @@ fn remove_empty_dirs(dir: &std::path::Path) {
         }
     }
     let _ = std::fs::remove_dir(dir);
+}
+
+/// Replay the enclosing session's name space. What cannot be copied (a connection posted
+/// in its /srv, which is its own) is reported and left out; the rest is this session's.
+async fn copy_parent(
+    projector: &mut Projector,
+    text: &str,
+    connector: &dyn ninefold_ns::Connector,
+) {
+    let lines = match ninefold_ns::parse(text, &|_| None) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ninefold: newns: the enclosing name space does not parse: {e}");
+            return;
+        }
+    };
+    let cx = ninefold_ns::Context {
+        connector,
+        vars: &|_| None,
+    };
+    for l in lines {
+        if matches!(l.op, ninefold_ns::Op::Cd(_)) {
+            continue;
+        }
+        if let Err(e) = projector.ns.apply(std::slice::from_ref(&l), &cx).await {
+            eprintln!("ninefold: newns: not copied: {e}");
+        }
+    }
+}
+
+fn nsfile_error(a: &Args, e: impl std::fmt::Display) -> anyhow::Error {
+    match &a.nsfile {
+        Some(f) => anyhow!("{}: {e}", f.display()),
+        None => anyhow!("{e}"),
+    }
 }

@@ -337,3 +337,36 @@ fn commands_outside_a_session_say_so() {
         "ninefold: not in a ninefold session: start one with `ninefold newns`\n"
     );
 }
+
+#[test]
+fn a_nested_session_starts_from_a_copy() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (d, f) in [("a", "in-a"), ("b", "in-b"), ("c", "in-c")] {
+        std::fs::create_dir(dir.path().join(d)).unwrap();
+        std::fs::write(dir.path().join(d).join(f), "").unwrap();
+    }
+    // The inner session sees the outer's bind, makes its own, and does not see a change
+    // the outer makes after it started.
+    let script = r#"
+$NF bind $T/a /mnt
+$NF newns -- bash -euc '
+    ls /mnt
+    $NF bind $T/b /mnt
+    ls /mnt
+    touch $T/inner-ready
+    for i in $(seq 200); do [ -e $T/outer-done ] && break; sleep 0.05; done
+    ls /srv | wc -l
+' &
+for i in $(seq 200); do [ -e $T/inner-ready ] && break; sleep 0.05; done
+$NF bind $T/c /srv
+touch $T/outer-done
+wait
+ls /mnt
+ls /srv
+"#;
+    let out = ok(script, dir.path());
+    assert_eq!(out, "in-a\nin-b\n0\nin-a\nin-c\n", "{out}");
+}

@@ -83,17 +83,19 @@ pub async fn standard(
         HostTree::new(std::path::Path::new("/"), false)
             .map_err(|e| format!("cannot open /: {}", Error::from(e)))?,
     );
-    standard_over(host, None, user, connector, extra).await
+    standard_over(host, None, user, connector, None, extra).await
 }
 
 /// As [`standard`], over a host root opened earlier (a session opens it before it moves
 /// into its own root) and, if given, a tree of its own for `#/` (a session's is a private
-/// host directory, so that `mkdir /n/x` is seen by Linux and the name space alike).
+/// host directory, so that `mkdir /n/x` is seen by Linux and the name space alike), built
+/// from `base` instead of the default namespace file if given.
 pub async fn standard_over(
     host: Arc<dyn Tree>,
     root: Option<Arc<dyn Tree>>,
     user: &str,
     connector: Arc<dyn Connector>,
+    base: Option<&str>,
     extra: Option<&str>,
 ) -> std::result::Result<(Namespace, Standard), String> {
     let (devs, standard) = devices(user, connector.clone(), root);
@@ -106,7 +108,8 @@ pub async fn standard_over(
         connector: connector.as_ref(),
         vars: &vars,
     };
-    let lines = parse(DEFAULT_NS, &vars).map_err(|e| format!("default namespace: {e}"))?;
+    let lines =
+        parse(base.unwrap_or(DEFAULT_NS), &vars).map_err(|e| format!("default namespace: {e}"))?;
     ns.apply(&lines, &cx)
         .await
         .map_err(|e| format!("default namespace: {e}"))?;

@@ -4,7 +4,8 @@
 //! `$NAMESPACE`; it lives in a directory only the user can open.
 //!
 //! One request per connection, one line: a namespace-file operation (`bind -a /x /bin`,
-//! with absolute names), `ns`, or `srv SOURCE NAME`. The answer is `ok` or `error TEXT`
+//! with absolute names), `ns`, `srv SOURCE NAME`, or `root` (the directory of the
+//! session's own mount points, which a nested session shares). The answer is `ok` or `error TEXT`
 //! on the first line, then any text (the `ns` listing).
 
 use std::path::Path;
@@ -30,6 +31,8 @@ pub struct Control {
     pub projector: Mutex<Projector>,
     pub srv: SrvTree,
     pub connector: Arc<dyn Connector>,
+    /// The session's own mount points (`#/`), for a nested session to share.
+    pub root: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Control {
@@ -44,6 +47,7 @@ impl Control {
         let w = words(line)?;
         match w.first().map(String::as_str) {
             Some("ns") => Ok(self.projector.lock().await.ns.ns_text()),
+            Some("root") => Ok(format!("{}\n", self.root.display())),
             Some("srv") => {
                 let [_, source, name] = &w[..] else {
                     return Err(Error::new("usage: srv source name"));
@@ -90,6 +94,27 @@ impl Control {
         };
         w.write_all(reply.as_bytes()).await?;
         w.shutdown().await
+    }
+}
+
+/// As [`request`], without a runtime (for a nested session, before its runtime starts).
+pub fn request_blocking(sock: &Path, line: &str) -> std::result::Result<String, String> {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock)
+        .map_err(|e| format!("cannot reach the session at {}: {e}", sock.display()))?;
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    s.write_all(format!("{line}\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    answer_text(&out)
+}
+
+fn answer_text(out: &str) -> std::result::Result<String, String> {
+    match out.split_once('\n') {
+        Some(("ok", rest)) => Ok(rest.to_string()),
+        Some((err, _)) => Err(err.strip_prefix("error ").unwrap_or(err).to_string()),
+        None => Err("the session closed the connection".into()),
     }
 }
 
