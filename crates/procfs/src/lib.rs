@@ -33,4 +33,4 @@ mod tree;
 
 pub use process::{MAX_NOTE, note_signal};
 pub use text::{STATUS_SIZE, state_word};
-pub use tree::{NsSource, ProcTree, SESSION_VAR};
+pub use tree::{NsSource, PROC_READ_LIMIT, ProcTree, SESSION_VAR};

@@ -6,13 +6,13 @@ use std::time::Duration;
 use ninefold_fs::{Error, Result};
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 
-use crate::linux::{EXITED, ProcStat, ProcStatus, pids};
+use crate::linux::{EXITED, ProcStat, ProcStatus};
 
 /// The longest note, in bytes (Plan 9's ERRMAX less its NUL).
 pub const MAX_NOTE: usize = 127;
 
 /// How often `waitstop` looks at the process's state.
-const WAITSTOP_POLL: Duration = Duration::from_millis(10);
+pub(crate) const WAITSTOP_POLL: Duration = Duration::from_millis(10);
 
 /// A process, held by a pidfd that was checked to refer to the process with pid `pid` that
 /// started `start` ticks after boot. Signals go through the pidfd, so they reach that
@@ -90,19 +90,6 @@ impl Process {
             e => Error::from_errno(e.raw_os_error()),
         })
     }
-
-    /// Waits until the process is stopped; "process exited" if it goes first. Polls, since
-    /// Linux tells only a parent or tracer when another process stops; dropping the future
-    /// (a flushed write) stops waiting.
-    pub async fn wait_stopped(&self) -> Result<()> {
-        loop {
-            let st = self.live()?;
-            if matches!(st.state, 'T' | 't') {
-                return Ok(());
-            }
-            tokio::time::sleep(WAITSTOP_POLL).await;
-        }
-    }
 }
 
 fn not_found(e: Error) -> Error {
@@ -177,28 +164,6 @@ pub(crate) fn parse_ctl(msg: &str) -> Result<Ctl> {
         "startstop" => Ctl::Startstop,
         m => return Err(Error::new(format!("not supported: {m}"))),
     })
-}
-
-/// The processes of process group `pgrp` other than this one (ninefold itself never
-/// signals itself, as Plan 9's notepg skips the writer) and other than `except`, each
-/// held by its own checked pidfd. Processes that go away meanwhile are left out.
-pub(crate) fn group_members(pgrp: u32, except: u32) -> Result<Vec<Process>> {
-    let me = std::process::id();
-    let mut out = Vec::new();
-    for pid in pids()? {
-        if pid == me || pid == except {
-            continue;
-        }
-        if !ProcStat::read(pid).is_ok_and(|s| s.pgrp == pgrp) {
-            continue;
-        }
-        let Ok(p) = Process::open(pid) else { continue };
-        // Checked again through the pidfd's process: it may have moved meanwhile.
-        if p.live().is_ok_and(|s| s.pgrp == pgrp) {
-            out.push(p);
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

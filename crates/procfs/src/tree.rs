@@ -1,10 +1,13 @@
 //! `#p`: the tree and its nodes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_util::future::join_all;
 use ninefold_fs::synth::slice_at;
 use ninefold_fs::{DirCursor, Error, Node, NodeRef, Opened, Qid, QidType, Result, Stat, Tree};
 use ninefold_proto::{dm, om};
@@ -14,7 +17,7 @@ use crate::linux::{
     self, FdInfo, ProcStat, ProcStatus, boot_ms, environ_var, gone_or, parse_pid, pids,
     split_cmdline, start_epoch, user_name,
 };
-use crate::process::{Ctl, Process, group_members, note_signal, parse_ctl};
+use crate::process::{Ctl, Process, WAITSTOP_POLL, note_signal, parse_ctl};
 use crate::text::{self, FdLine, STATUS_SIZE, num};
 
 /// Where a process in a ninefold session finds its session: the variable whose value
@@ -156,7 +159,20 @@ struct Inner {
     ns: Option<Arc<dyn NsSource>>,
     /// When the tree was made: the root's times.
     made: u32,
+    /// Processes whose /proc files blocked past [`PROC_READ_LIMIT`] and have not answered
+    /// since: skipped until they do.
+    stuck: Mutex<HashSet<u32>>,
 }
+
+/// How long the /proc files of one process may take to read. Reading them can block:
+/// `cmdline` and `fd` wait for locks a process stuck in a page fault (on a hung FUSE
+/// mount, say) or in the middle of an exec holds, and `stat` can wait too. Such a
+/// process is then "process not responding", and left out of listings, instead of
+/// hanging every reader (procps `ps` hangs).
+pub const PROC_READ_LIMIT: Duration = Duration::from_secs(2);
+
+/// What a process whose /proc files block is.
+const NOT_RESPONDING: Error = Error::from_static("process not responding");
 
 fn now_secs() -> u32 {
     std::time::SystemTime::now()
@@ -178,6 +194,7 @@ impl ProcTree {
                 users: Mutex::new(HashMap::new()),
                 ns: None,
                 made: now_secs(),
+                stuck: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -198,6 +215,7 @@ impl ProcTree {
                 users: Mutex::new(lock(&i.users).clone()),
                 ns: Some(source),
                 made: i.made,
+                stuck: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -237,25 +255,6 @@ impl Inner {
         )))
     }
 
-    /// Sends `sig` to `p`'s process group: `p` (unless it is ninefold) and every other
-    /// member the principal may signal.
-    fn signal_group(&self, p: &Process, sig: Signal) -> Result<()> {
-        self.may_signal(p)?;
-        let pgrp = p.live()?.pgrp;
-        let others = group_members(pgrp, p.pid)?;
-        if p.pid != std::process::id() {
-            p.signal(sig)?;
-        }
-        for m in others {
-            if self.may_signal(&m).is_ok()
-                && let Err(e) = m.signal(sig)
-            {
-                tracing::debug!(pid = m.pid, error = %e, "group member not signalled");
-            }
-        }
-        Ok(())
-    }
-
     fn root_stat(&self) -> Stat {
         let mut st = stat_entry(ROOT_QID, dm::DMDIR | 0o555, 0, "/", &self.principal_name);
         st.atime = self.made;
@@ -286,20 +285,129 @@ impl Inner {
         st.mtime = t;
         st
     }
+}
 
-    /// The root's entries: every process now.
-    fn list_root(&self) -> Vec<Stat> {
-        let Ok(pids) = pids() else {
-            return Vec::new();
-        };
-        pids.into_iter()
-            .filter_map(|pid| {
-                let st = ProcStat::read(pid).ok()?;
-                let ps = ProcStatus::read(pid).ok()?;
-                Some(self.file_stat(pid, st.start, ps.uid, File::Dir))
-            })
-            .collect()
+/// Runs `f`, which reads the /proc files of process `pid`, on a blocking thread, for at
+/// most [`PROC_READ_LIMIT`]: past that it is "process not responding", and so is every
+/// later call for `pid` until `f` returns.
+async fn off_thread<T, F>(inner: &Arc<Inner>, pid: u32, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Inner) -> Result<T> + Send + 'static,
+{
+    if lock(&inner.stuck).contains(&pid) {
+        return Err(NOT_RESPONDING);
     }
+    let done = Arc::new(AtomicBool::new(false));
+    let task = {
+        let inner = inner.clone();
+        let done = done.clone();
+        tokio::task::spawn_blocking(move || {
+            let r = f(&inner);
+            let mut stuck = lock(&inner.stuck);
+            done.store(true, Ordering::Relaxed);
+            stuck.remove(&pid);
+            r
+        })
+    };
+    match tokio::time::timeout(PROC_READ_LIMIT, task).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::warn!(pid, error = %e, "reading /proc failed");
+            Err(Error::IO)
+        }
+        Err(_) => {
+            let mut stuck = lock(&inner.stuck);
+            if !done.load(Ordering::Relaxed) {
+                tracing::info!(pid, "process not responding: its /proc files block");
+                stuck.insert(pid);
+            }
+            Err(NOT_RESPONDING)
+        }
+    }
+}
+
+/// How many processes' /proc files are read at once: a listing waits [`PROC_READ_LIMIT`]
+/// for processes that do not respond, once per such batch rather than once each.
+const BATCH: usize = 32;
+
+/// The root's entries: every process now (but those not responding).
+async fn list_root(inner: &Arc<Inner>) -> Vec<Stat> {
+    let Ok(pids) = pids() else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(pids.len());
+    for batch in pids.chunks(BATCH) {
+        let reads = batch.iter().map(|&pid| {
+            off_thread(inner, pid, move |inner| {
+                let st = ProcStat::read(pid)?;
+                let ps = ProcStatus::read(pid)?;
+                // Threads are not processes (/proc lists none, but be sure).
+                if ps.tgid != pid {
+                    return Err(Error::NOT_FOUND);
+                }
+                Ok(inner.file_stat(pid, st.start, ps.uid, File::Dir))
+            })
+        });
+        out.extend(join_all(reads).await.into_iter().filter_map(Result::ok));
+    }
+    out
+}
+
+/// The processes of process group `pgrp` other than `except` and ninefold itself (Plan 9's
+/// notepg skips the writer), each held by its own checked pidfd. Processes that go away or
+/// do not respond meanwhile are left out.
+async fn group_members(inner: &Arc<Inner>, pgrp: u32, except: u32) -> Result<Vec<Arc<Process>>> {
+    let me = std::process::id();
+    let pids: Vec<u32> = pids()?
+        .into_iter()
+        .filter(|&pid| pid != me && pid != except)
+        .collect();
+    let mut out = Vec::new();
+    for batch in pids.chunks(BATCH) {
+        let reads = batch.iter().map(|&pid| {
+            off_thread(inner, pid, move |_| {
+                if ProcStat::read(pid)?.pgrp != pgrp {
+                    return Ok(None);
+                }
+                let p = Process::open(pid)?;
+                // Checked again through the pidfd's process: it may have moved meanwhile.
+                Ok((p.live()?.pgrp == pgrp).then_some(p))
+            })
+        });
+        let found = join_all(reads).await.into_iter();
+        out.extend(found.filter_map(|r| r.ok().flatten()).map(Arc::new));
+    }
+    Ok(out)
+}
+
+/// Sends `sig` to `p`'s process group: `p` (unless it is ninefold) and every other member
+/// the principal may signal.
+async fn signal_group(inner: &Arc<Inner>, p: &Arc<Process>, sig: Signal) -> Result<()> {
+    let pgrp = {
+        let p = p.clone();
+        off_thread(inner, p.pid, move |inner| {
+            inner.may_signal(&p)?;
+            Ok(p.live()?.pgrp)
+        })
+        .await?
+    };
+    let others = group_members(inner, pgrp, p.pid).await?;
+    if p.pid != std::process::id() {
+        let p = p.clone();
+        off_thread(inner, p.pid, move |_| p.signal(sig)).await?;
+    }
+    for m in others {
+        let pid = m.pid;
+        let r = off_thread(inner, pid, move |inner| {
+            inner.may_signal(&m)?;
+            m.signal(sig)
+        });
+        if let Err(e) = r.await {
+            tracing::debug!(pid, error = %e, "group member not signalled");
+        }
+    }
+    Ok(())
 }
 
 fn stat_entry(qid: Qid, mode: u32, length: u64, name: &str, owner: &str) -> Stat {
@@ -354,6 +462,26 @@ fn access(mode: u8) -> (bool, bool) {
     (r, w || mode & om::OTRUNC != 0)
 }
 
+/// The text of a read-only file of `p` other than `ns`, now.
+fn text_of(inner: &Inner, p: &Process, file: File) -> Result<String> {
+    Ok(match file {
+        File::Status => {
+            let st = p.stat()?;
+            let ps = p.status()?;
+            text::status(&st, &ps, &inner.user(ps.uid), boot_ms())
+        }
+        File::Args => {
+            let b = linux::read(p.pid, "cmdline")?;
+            p.stat()?;
+            text::args(&split_cmdline(&b))
+        }
+        File::Fd => fd_text(p)?,
+        File::Noteid => num(u64::from(p.stat()?.pgrp)),
+        File::Ppid => num(u64::from(p.stat()?.ppid)),
+        File::Ns | File::Note | File::Ctl | File::Notepg | File::Dir => String::new(),
+    })
+}
+
 impl ProcNode {
     fn new(inner: Arc<Inner>, at: At) -> ProcNode {
         ProcNode {
@@ -367,32 +495,34 @@ impl ProcNode {
         Arc::new(ProcNode::new(self.inner.clone(), at))
     }
 
+    /// Runs `f` on `p` off the async threads (see [`off_thread`]).
+    async fn on<T, F>(&self, p: &Arc<Process>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner, &Process) -> Result<T> + Send + 'static,
+    {
+        let p = p.clone();
+        off_thread(&self.inner, p.pid, move |inner| f(inner, &p)).await
+    }
+
     /// The text of a read-only file of `p`, now.
-    async fn text(&self, p: &Process, file: File) -> Result<Bytes> {
+    async fn text(&self, p: &Arc<Process>, file: File) -> Result<Bytes> {
         let s = match file {
-            File::Status => {
-                let st = p.stat()?;
-                let ps = p.status()?;
-                text::status(&st, &ps, &self.inner.user(ps.uid), boot_ms())
-            }
-            File::Args => {
-                let b = linux::read(p.pid, "cmdline")?;
-                p.stat()?;
-                text::args(&split_cmdline(&b))
-            }
-            File::Fd => fd_text(p)?,
             File::Ns => self.ns_text(p).await?,
-            File::Noteid => num(u64::from(p.stat()?.pgrp)),
-            File::Ppid => num(u64::from(p.stat()?.ppid)),
-            File::Note | File::Ctl | File::Notepg | File::Dir => String::new(),
+            f => self.on(p, move |inner, p| text_of(inner, p, f)).await?,
         };
         Ok(Bytes::from(s))
     }
 
-    async fn ns_text(&self, p: &Process) -> Result<String> {
-        let env = linux::read(p.pid, "environ")?;
-        p.stat()?;
-        let Some(session) = environ_var(&env, SESSION_VAR) else {
+    async fn ns_text(&self, p: &Arc<Process>) -> Result<String> {
+        let session = self
+            .on(p, |_, p| {
+                let env = linux::read(p.pid, "environ")?;
+                p.stat()?;
+                Ok(environ_var(&env, SESSION_VAR))
+            })
+            .await?;
+        let Some(session) = session else {
             return Err(Error::new(format!(
                 "not a ninefold session: process {}",
                 p.pid
@@ -407,18 +537,40 @@ impl ProcNode {
         }
     }
 
-    async fn ctl(&self, p: &Process, msg: &str) -> Result<()> {
+    /// Sends `sig` to `p`, if the principal may.
+    async fn signal(&self, p: &Arc<Process>, sig: Signal) -> Result<()> {
+        self.on(p, move |inner, p| {
+            inner.may_signal(p)?;
+            p.signal(sig)
+        })
+        .await
+    }
+
+    /// Waits until `p` is stopped; "process exited" if it goes first. Polls, since Linux
+    /// tells only a parent or tracer when another process stops; dropping the future (a
+    /// flushed write) stops waiting.
+    async fn wait_stopped(&self, p: &Arc<Process>) -> Result<()> {
+        loop {
+            let st = self.on(p, |_, p| p.live()).await?;
+            if matches!(st.state, 'T' | 't') {
+                return Ok(());
+            }
+            tokio::time::sleep(WAITSTOP_POLL).await;
+        }
+    }
+
+    async fn ctl(&self, p: &Arc<Process>, msg: &str) -> Result<()> {
         let ctl = parse_ctl(msg)?;
-        self.inner.may_signal(p)?;
+        self.on(p, |inner, p| inner.may_signal(p)).await?;
         match ctl {
-            Ctl::Kill => p.signal(Signal::KILL),
-            Ctl::Killgrp => self.inner.signal_group(p, Signal::KILL),
-            Ctl::Stop => p.signal(Signal::STOP),
-            Ctl::Start => p.signal(Signal::CONT),
-            Ctl::Waitstop => p.wait_stopped().await,
+            Ctl::Kill => self.signal(p, Signal::KILL).await,
+            Ctl::Killgrp => signal_group(&self.inner, p, Signal::KILL).await,
+            Ctl::Stop => self.signal(p, Signal::STOP).await,
+            Ctl::Start => self.signal(p, Signal::CONT).await,
+            Ctl::Waitstop => self.wait_stopped(p).await,
             Ctl::Startstop => {
-                p.signal(Signal::CONT)?;
-                p.wait_stopped().await
+                self.signal(p, Signal::CONT).await?;
+                self.wait_stopped(p).await
             }
         }
     }
@@ -478,13 +630,13 @@ impl Node for ProcNode {
             At::Root if name == ".." => Ok(self.at(At::Root)),
             At::Root => {
                 let pid = parse_pid(name).ok_or(Error::NOT_FOUND)?;
-                let p = Process::open(pid)?;
+                let p = off_thread(&self.inner, pid, move |_| Process::open(pid)).await?;
                 Ok(self.at(At::Proc(Arc::new(p), File::Dir)))
             }
             At::Proc(_, File::Dir) if name == ".." => Ok(self.at(At::Root)),
             At::Proc(p, File::Dir) => {
                 let f = File::lookup(name).ok_or(Error::NOT_FOUND)?;
-                p.stat()?;
+                self.on(p, |_, p| p.stat()).await?;
                 Ok(self.at(At::Proc(p.clone(), f)))
             }
             At::Proc(..) => Err(Error::WALK_NO_DIR),
@@ -499,7 +651,7 @@ impl Node for ProcNode {
                     return Err(Error::IS_DIR);
                 }
                 if let At::Proc(p, _) = &self.at {
-                    p.stat()?;
+                    self.on(p, |_, p| p.stat()).await?;
                 }
                 Open::Dir(DirCursor::new())
             }
@@ -509,7 +661,7 @@ impl Node for ProcNode {
                     return Err(Error::PERM);
                 }
                 if write {
-                    self.inner.may_signal(p)?;
+                    self.on(p, |inner, p| inner.may_signal(p)).await?;
                     Open::Write
                 } else {
                     Open::Text(self.text(p, *f).await?)
@@ -524,27 +676,30 @@ impl Node for ProcNode {
     }
 
     async fn read(&self, offset: u64, count: u32) -> Result<Bytes> {
-        let mut open = lock(&self.open);
-        match (&self.at, &mut *open) {
-            (At::Root, Open::Dir(cursor)) => {
-                if cursor.wants_reload(offset) {
-                    cursor.reset(self.inner.list_root());
-                }
-                cursor.read(offset, count)
-            }
-            (At::Proc(p, File::Dir), Open::Dir(cursor)) => {
-                if cursor.wants_reload(offset) {
-                    let uid = p.status()?.uid;
-                    let entries = FILES
+        // A directory read at 0 lists afresh, before the cursor is locked.
+        let fresh = match (&self.at, offset) {
+            (At::Root, 0) => Some(list_root(&self.inner).await),
+            (At::Proc(p, File::Dir), 0) => {
+                let uid = self.on(p, |_, p| Ok(p.status()?.uid)).await?;
+                Some(
+                    FILES
                         .iter()
                         .map(|&(f, _, _)| self.inner.file_stat(p.pid, p.start, uid, f))
-                        .collect();
-                    cursor.reset(entries);
+                        .collect(),
+                )
+            }
+            _ => None,
+        };
+        let mut open = lock(&self.open);
+        match &mut *open {
+            Open::Dir(cursor) => {
+                if cursor.wants_reload(offset) {
+                    cursor.reset(fresh.unwrap_or_default());
                 }
                 cursor.read(offset, count)
             }
-            (_, Open::Text(t)) => Ok(slice_at(t, offset, count)),
-            _ => Err(Error::BAD_USE),
+            Open::Text(t) => Ok(slice_at(t, offset, count)),
+            Open::No | Open::Write => Err(Error::BAD_USE),
         }
     }
 
@@ -555,15 +710,8 @@ impl Node for ProcNode {
         let msg = std::str::from_utf8(&data).map_err(|_| Error::BAD_ARG)?;
         match f {
             File::Ctl => self.ctl(p, msg).await?,
-            File::Note => {
-                let sig = note_signal(msg)?;
-                self.inner.may_signal(p)?;
-                p.signal(sig)?;
-            }
-            File::Notepg => {
-                let sig = note_signal(msg)?;
-                self.inner.signal_group(p, sig)?;
-            }
+            File::Note => self.signal(p, note_signal(msg)?).await?,
+            File::Notepg => signal_group(&self.inner, p, note_signal(msg)?).await?,
             File::Dir => return Err(Error::IS_DIR),
             _ => return Err(Error::PERM),
         }
@@ -578,8 +726,12 @@ impl Node for ProcNode {
         match &self.at {
             At::Root => Ok(self.inner.root_stat()),
             At::Proc(p, f) => {
-                let uid = p.status()?.uid;
-                Ok(self.inner.file_stat(p.pid, p.start, uid, *f))
+                let f = *f;
+                self.on(p, move |inner, p| {
+                    let uid = p.status()?.uid;
+                    Ok(inner.file_stat(p.pid, p.start, uid, f))
+                })
+                .await
             }
         }
     }
@@ -594,5 +746,53 @@ impl Node for ProcNode {
             && (req.uid.is_empty() || req.uid == cur.uid)
             && (req.gid.is_empty() || req.gid == cur.gid);
         if same { Ok(()) } else { Err(Error::PERM) }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A process whose /proc reads block is "not responding" after the limit, at once for
+    /// every caller while the read is stuck, and answers again once it returns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blocked_reads_are_bounded() {
+        let tree = ProcTree::new(0);
+        let inner = &tree.inner;
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let start = std::time::Instant::now();
+        let r = off_thread(inner, 7, move |_| {
+            let _ = rx.recv_timeout(Duration::from_secs(30));
+            Ok(())
+        })
+        .await;
+        assert_eq!(r, Err(NOT_RESPONDING));
+        assert!(start.elapsed() >= PROC_READ_LIMIT);
+        let again = std::time::Instant::now();
+        assert_eq!(off_thread(inner, 7, |_| Ok(())).await, Err(NOT_RESPONDING));
+        assert!(again.elapsed() < Duration::from_millis(500));
+        // Other processes are not held up.
+        assert_eq!(off_thread(inner, 8, |_| Ok(8)).await, Ok(8));
+        tx.send(()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while off_thread(inner, 7, |_| Ok(())).await.is_err() {
+            assert!(std::time::Instant::now() < deadline, "still stuck");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[test]
+    fn qids_differ_by_start_time_and_file() {
+        let a = qid(42, 1000, File::Dir);
+        let b = qid(42, 1001, File::Dir);
+        assert_ne!(a.path, b.path);
+        assert_ne!(
+            qid(42, 1000, File::Ctl).path,
+            qid(42, 1000, File::Note).path
+        );
+        assert_ne!(qid(1, 0, File::Dir).path, ROOT_QID.path);
+        assert_eq!(qid(42, 1000, File::Status).ty, QidType::FILE);
+        assert_eq!(a.ty, QidType::DIR);
     }
 }
