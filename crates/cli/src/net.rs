@@ -2,7 +2,6 @@
 //! byte stream in and out of a conversation.
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
 use ninefold_client::Client;
 use ninefold_fs::{NodeRef, Tree};
 use ninefold_netfs::NetTree;
@@ -62,11 +61,11 @@ pub async fn open(net: Option<&str>) -> Result<Net> {
     })
 }
 
-/// Sends our FIN: writes `close` to the conversation's ctl (9front's graceful close; the
+/// Sends our FIN with [`Conn::close_write`] (`close` on ctl, 9front's graceful close; the
 /// peer may go on sending). A network that does not know `close` (Plan 9's own, or UDP,
 /// where it does nothing) is left as it is: the call then ends when the peer ends it.
 pub async fn close_write(c: &Conn) {
-    if let Err(e) = c.ctl.write(0, Bytes::from_static(b"close")).await {
+    if let Err(e) = c.close_write().await {
         tracing::debug!(dir = %c.dir, error = %e, "close not taken");
     }
 }

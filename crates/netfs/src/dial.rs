@@ -6,18 +6,38 @@
 //! file descriptors (`plan9-net.md` §8), with nodes:
 //!
 //! - **dial**: an address without `!` means `net!addr` (netmkaddr). Ask `cs` (open ORDWR,
-//!   write the address at offset 0, read one record per read from offset 0 on until an
-//!   empty read); for each record `/net/tcp/clone 127.0.0.1!80 [local]`, in order: replace
-//!   the first path component (cs's mount point) with this root, open the clone file ORDWR
-//!   (the node becomes the conversation's ctl), read the number N, write
-//!   `connect addr [local]`, open `tcp/N/data` ORDWR. The first success wins; when all fail
-//!   the last error is returned, with the tree's own words (`connection refused`…).
-//!   Records that do not parse are skipped. Addresses are tried in sequence, as 9front
-//!   does, not in parallel as Plan 9 (2020) does. With no `cs` (walk or open fails), the
-//!   address is used untranslated: `proto!rest` → `proto/clone`, `connect rest`.
+//!   write the address at offset 0, then read one record per read from offset 0 on); for
+//!   each record `/net/tcp/clone 127.0.0.1!80 [local]`, in order: replace the first path
+//!   component (cs's mount point) with this root, open the clone file ORDWR (the node
+//!   becomes the conversation's ctl), read the number N, write `connect addr [local]`,
+//!   open `tcp/N/data` ORDWR. As in 9front's `csdial`, the next record is read only if
+//!   the call failed; the first success wins; when all fail (an empty read, or a read
+//!   that fails) the last call's error is returned, with the tree's own words
+//!   (`connection refused`…). Records that do not parse are skipped. Addresses are tried
+//!   in sequence, as 9front does, not in parallel as Plan 9 (2020) does.
+//! - **Where this does less than Plan 9's dial**, to save round trips through a remote
+//!   `/net` (each request waits for the last there; a dial through `exportfs` took 14):
+//!   - `tcp!ADDR!PORT` and `udp!ADDR!PORT` with a literal IP address (v4 or v6,
+//!     brackets allowed; not `::` or `0.0.0.0`) and a numeric port do not ask cs: cs
+//!     would answer with the address itself, printed as `%I` does, which is what is
+//!     used. Plan 9's dial always asks cs (whose `paranoia` or ndb could in principle
+//!     refuse a literal); `net!…`, names, `*`, service names and `!suffixes` still go
+//!     to cs.
+//!   - The connect is written while the number is read from ctl and `tcp/N/data` is
+//!     walked and opened: those requests do not depend on the connect, so they overlap
+//!     the handshake. Plan 9 opens data after the connect succeeded; here the data fid
+//!     may exist a moment earlier, and is clunked with ctl if the connect fails.
+//!   - cs's fid is released by dropping it (a remote fid is clunked in the background),
+//!     not by waiting for Rclunk; [`Conn::close`] sends both of its clunks at once.
+//! - **No cs**: when walking to or opening `cs` fails with "does not exist" (or lib9p's
+//!   "not found"), the address is used untranslated: `proto!rest` → `proto/clone`,
+//!   `connect rest`. Any other failure (`permission denied`, a hung-up connection) is
+//!   the dial's error. Plan 9's dial falls back on any failure to open cs, which hides
+//!   why cs could not be reached.
 //! - **announce**: the address must contain `!` (`bad dial string`). Only cs's first
-//!   record is used; `announce addr` is written to the clone's ctl, where `addr` is what cs
-//!   gave (`564` for `tcp!*!564`, `127.0.0.1!564` for a literal host).
+//!   record is used (and numeric addresses skip cs as for dial); `announce addr` is
+//!   written to the clone's ctl, where `addr` is what cs gave (`564` for `tcp!*!564`,
+//!   `127.0.0.1!564` for a literal host).
 //! - **listen**: opens `DIR/listen` ORDWR, which waits for a call; the node becomes the
 //!   new conversation's ctl. Its number M gives `parent(DIR)/M`, whose `data` is opened.
 //!
@@ -28,6 +48,8 @@
 use bytes::Bytes;
 use ninefold_fs::{Error, NodeRef, Result};
 use ninefold_proto::om;
+
+use crate::addr;
 
 /// Largest read of a cs record or a ctl file.
 const RECORD_MAX: u32 = 8192;
@@ -77,10 +99,18 @@ impl Conn {
         write_str(&self.ctl, "hangup").await
     }
 
-    /// Clunks data and ctl now rather than when the last reference is dropped.
+    /// Ends our half of a TCP stream: writes `close` to ctl, 9front's graceful close. The
+    /// peer gets a FIN (it reads EOF) and may go on sending; reads go on until its own
+    /// end. Writes after this fail. On UDP it does nothing; a network that does not know
+    /// `close` (Plan 9's own devip) fails the write.
+    pub async fn close_write(&self) -> Result<()> {
+        write_str(&self.ctl, "close").await
+    }
+
+    /// Clunks data and ctl now rather than when the last reference is dropped: both
+    /// clunks go out at once, and this returns when both are done.
     pub async fn close(self) {
-        self.data.clunk().await;
-        self.ctl.clunk().await;
+        tokio::join!(self.data.clunk(), self.ctl.clunk());
     }
 }
 
@@ -99,11 +129,7 @@ impl Announced {
     pub async fn listen(&self) -> Result<Conn> {
         let ctl = open_path(&self.net, &format!("{}/listen", self.dir)).await?;
         let r = async {
-            let n = conv_number(&ctl).await?;
-            let dir = match self.dir.rsplit_once('/') {
-                Some((parent, _)) => format!("{parent}/{n}"),
-                None => n,
-            };
+            let dir = conv_dir(&self.dir, conv_number(&ctl).await?);
             let data = open_path(&self.net, &format!("{dir}/data")).await?;
             Ok((dir, data))
         }
@@ -127,19 +153,31 @@ impl Announced {
 /// network directory `net`.
 pub async fn dial(net: &NodeRef, addr: &str) -> Result<Conn> {
     let addr = mkaddr(addr);
-    let records = translate(net, &addr).await?;
-    let mut last = NO_TRANSLATION;
-    for r in records {
+    let mut records = Records::of(net, &addr).await?;
+    // The last call's error.
+    let mut last = None;
+    loop {
+        let r = match records.next().await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(last.unwrap_or(NO_TRANSLATION)),
+            Err(e) => {
+                // A failed read of cs after a failed call: that call's error says more.
+                if let Some(last) = last {
+                    tracing::debug!(error = %e, "reading cs after a failed call");
+                    return Err(last);
+                }
+                return Err(e);
+            }
+        };
         let msg = match r.local {
             Some(local) => format!("connect {} {local}", r.addr),
             None => format!("connect {}", r.addr),
         };
         match call(net, &r.clone_path, &msg).await {
             Ok(c) => return Ok(c),
-            Err(e) => last = e,
+            Err(e) => last = Some(e),
         }
     }
-    Err(last)
 }
 
 /// announce(2): announces `addr` (`tcp!*!564`, `tcp!127.0.0.1!0` …) through `net`.
@@ -147,10 +185,10 @@ pub async fn announce(net: &NodeRef, addr: &str) -> Result<Announced> {
     if !addr.contains('!') {
         return Err(BAD_DIAL_STRING);
     }
-    let r = translate(net, addr)
+    let r = Records::of(net, addr)
         .await?
-        .into_iter()
         .next()
+        .await?
         .ok_or(NO_TRANSLATION)?;
     let (dir, ctl) = clone_conv(net, &r.clone_path).await?;
     if let Err(e) = write_str(&ctl, &format!("announce {}", r.addr)).await {
@@ -182,32 +220,97 @@ fn mkaddr(addr: &str) -> String {
     }
 }
 
-/// cs's answer for `addr`, or the address itself when there is no cs.
-async fn translate(net: &NodeRef, addr: &str) -> Result<Vec<Record>> {
-    let cs = match open_path(net, "cs").await {
-        Ok(cs) => cs,
-        Err(_) => return literal(addr).map(|r| vec![r]),
-    };
-    let result = query(&cs, addr).await;
-    cs.clunk().await;
-    result
+/// The records to try for an address, read from cs one at a time.
+#[derive(Debug)]
+enum Records {
+    /// What cs would say, or the address untranslated: no cs to ask.
+    One(Option<Record>),
+    /// cs, open, with the query written.
+    Cs {
+        /// Dropped with this, which clunks a remote fid in the background.
+        cs: NodeRef,
+        offset: u64,
+        /// Reads left before giving up on a cs that never returns an empty read.
+        left: usize,
+    },
 }
 
-async fn query(cs: &NodeRef, addr: &str) -> Result<Vec<Record>> {
-    write_str(cs, addr).await?;
-    let mut records = Vec::new();
-    let mut offset = 0u64;
-    for _ in 0..RECORDS_MAX {
-        let b = cs.read(offset, RECORD_MAX).await?;
-        if b.is_empty() {
-            break;
+impl Records {
+    /// Asks cs about `addr`, unless the address is numeric or there is no cs.
+    async fn of(net: &NodeRef, addr: &str) -> Result<Records> {
+        if let Some(r) = numeric(addr) {
+            return Ok(Records::One(Some(r)));
         }
-        offset += b.len() as u64;
-        if let Some(r) = std::str::from_utf8(&b).ok().and_then(parse_record) {
-            records.push(r);
+        let cs = match open_path(net, "cs").await {
+            Ok(cs) => cs,
+            Err(e) if missing(&e) => return literal(addr).map(|r| Records::One(Some(r))),
+            Err(e) => return Err(e),
+        };
+        // A failed lookup fails the write, with cs's reason.
+        write_str(&cs, addr).await?;
+        Ok(Records::Cs {
+            cs,
+            offset: 0,
+            left: RECORDS_MAX,
+        })
+    }
+
+    /// The next usable record; `None` after cs's empty read.
+    async fn next(&mut self) -> Result<Option<Record>> {
+        match self {
+            Records::One(r) => Ok(r.take()),
+            Records::Cs { cs, offset, left } => {
+                while *left > 0 {
+                    *left -= 1;
+                    let b = cs.read(*offset, RECORD_MAX).await?;
+                    if b.is_empty() {
+                        break;
+                    }
+                    *offset += b.len() as u64;
+                    if let Some(r) = std::str::from_utf8(&b).ok().and_then(parse_record) {
+                        return Ok(Some(r));
+                    }
+                }
+                *left = 0;
+                Ok(None)
+            }
         }
     }
-    Ok(records)
+}
+
+/// A walk or open failed because the file is not there (a kernel's "'cs' file does not
+/// exist", lib9p's "file not found"), not for any other reason.
+fn missing(e: &Error) -> bool {
+    let s = e.as_str();
+    s.contains("does not exist") || s.contains("not found")
+}
+
+/// `tcp!ADDR!PORT` or `udp!ADDR!PORT` with a literal address and a numeric port: cs's
+/// answer, made here. The address is printed as cs prints it (`%I`: a v4-mapped address
+/// as v4, brackets gone); the port goes on as written, as cs passes numbers on. `::` and
+/// `0.0.0.0` are left to cs (it answers `::` with the announce form).
+fn numeric(addr: &str) -> Option<Record> {
+    let mut f = addr.split('!');
+    let (net, host, port) = (f.next()?, f.next()?, f.next()?);
+    if f.next().is_some() || !matches!(net, "tcp" | "udp") {
+        return None;
+    }
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ip = addr::parse_ip(bare).ok()?;
+    if ip.is_unspecified() {
+        return None;
+    }
+    Some(Record {
+        clone_path: format!("{net}/clone"),
+        addr: format!("{}!{port}", addr::format_ip(ip)),
+        local: None,
+    })
 }
 
 /// `/net/tcp/clone 127.0.0.1!80 [local]` → `tcp/clone`, the address and the local part.
@@ -248,39 +351,56 @@ fn clean_path(p: &str) -> Option<String> {
     ok.then(|| p.to_owned())
 }
 
-/// Clone, connect, open data.
+/// Clone, connect, open data. The connect is written while the number is read and data
+/// is opened: neither waits for the other, so through a remote `/net` the handshake
+/// overlaps three round trips.
 async fn call(net: &NodeRef, clone_path: &str, msg: &str) -> Result<Conn> {
-    let (dir, ctl) = clone_conv(net, clone_path).await?;
-    let data = async {
-        write_str(&ctl, msg).await?;
-        open_path(net, &format!("{dir}/data")).await
-    }
-    .await;
-    match data {
-        Ok(data) => Ok(Conn { dir, ctl, data }),
-        Err(e) => {
-            // dial(2) closes the ctl of a call that failed.
+    let ctl = open_path(net, clone_path).await?;
+    let (data, connected) = tokio::join!(
+        async {
+            let dir = conv_dir(clone_path, conv_number(&ctl).await?);
+            let data = open_path(net, &format!("{dir}/data")).await?;
+            Ok::<_, Error>((dir, data))
+        },
+        write_str(&ctl, msg)
+    );
+    match (connected, data) {
+        (Ok(()), Ok((dir, data))) => Ok(Conn { dir, ctl, data }),
+        // dial(2) closes the ctl of a call that failed; the connect's error comes first.
+        (Err(e), data) => {
+            match data {
+                Ok((_, data)) => {
+                    tokio::join!(data.clunk(), ctl.clunk());
+                }
+                Err(_) => ctl.clunk().await,
+            }
+            Err(e)
+        }
+        (Ok(()), Err(e)) => {
             ctl.clunk().await;
             Err(e)
         }
     }
 }
 
+/// `tcp/clone` and `4` → `tcp/4`.
+fn conv_dir(clone_path: &str, n: String) -> String {
+    match clone_path.rsplit_once('/') {
+        Some((parent, _)) => format!("{parent}/{n}"),
+        None => n,
+    }
+}
+
 /// Opens a clone file: the conversation's directory and its ctl.
 async fn clone_conv(net: &NodeRef, clone_path: &str) -> Result<(String, NodeRef)> {
     let ctl = open_path(net, clone_path).await?;
-    let n = match conv_number(&ctl).await {
-        Ok(n) => n,
+    match conv_number(&ctl).await {
+        Ok(n) => Ok((conv_dir(clone_path, n), ctl)),
         Err(e) => {
             ctl.clunk().await;
-            return Err(e);
+            Err(e)
         }
-    };
-    let dir = match clone_path.rsplit_once('/') {
-        Some((parent, _)) => format!("{parent}/{n}"),
-        None => n,
-    };
-    Ok((dir, ctl))
+    }
 }
 
 /// The number a ctl reads as.
@@ -354,5 +474,44 @@ mod tests {
         assert!(literal("tcp").is_err());
         assert!(literal("../x!1").is_err());
         assert!(literal("!1").is_err());
+    }
+
+    #[test]
+    fn numeric_addresses_are_what_cs_would_say() {
+        let n = |a: &str| numeric(a).map(|r| format!("{} {}", r.clone_path, r.addr));
+        assert_eq!(
+            n("tcp!127.0.0.1!80").as_deref(),
+            Some("tcp/clone 127.0.0.1!80")
+        );
+        assert_eq!(n("udp!::1!53").as_deref(), Some("udp/clone ::1!53"));
+        assert_eq!(
+            n("tcp![2001:DB8:0:0:0:0:0:1]!564").as_deref(),
+            Some("tcp/clone 2001:db8::1!564")
+        );
+        assert_eq!(
+            n("tcp!::ffff:10.0.0.1!080").as_deref(),
+            Some("tcp/clone 10.0.0.1!080")
+        );
+        for cs_job in [
+            "net!127.0.0.1!80",
+            "il!127.0.0.1!80",
+            "tcp!localhost!80",
+            "tcp!127.0.0.1!http",
+            "tcp!127.0.0.1!*",
+            "tcp!127.0.0.1!80!r",
+            "tcp!*!80",
+            "tcp!::!80",
+            "tcp![::]!80",
+            "tcp!0.0.0.0!80",
+            "tcp!127.0.0.1!",
+            "tcp!127.0.0.1",
+            "tcp!!80",
+            "tcp!1.2.3!80",
+            "tcp!$auth!80",
+            "",
+            "!!",
+        ] {
+            assert_eq!(n(cs_job), None, "{cs_job:?}");
+        }
     }
 }

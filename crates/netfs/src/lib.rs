@@ -26,8 +26,12 @@
 //! `conv` (conversations: lifetime and states), `tcp` and `udp` (host sockets), `cs` and
 //! `dns` (translation with the host's resolver), `ipifc` (the host's interfaces), `node`
 //! (the fid). [`dial`] is Plan 9's
-//! dial(2) library (`dial`, `announce`, `listen`, `hangup`) on any `/net` root `NodeRef`:
-//! this tree, or a remote `/net` through ninefold-client.
+//! dial(2) library (`dial`, `announce`, `listen`, `hangup`, and 9front's half-close as
+//! `Conn::close_write`) on any `/net` root `NodeRef`: this tree, or a remote `/net` through
+//! ninefold-client. To save round trips through a remote `/net` it does not ask cs about a
+//! numeric `tcp!`/`udp!` address, and it overlaps the connect with the data open; it falls
+//! back to untranslated addresses only when there is no cs, not when cs cannot be opened
+//! (see its docs).
 //!
 //! # cs and dns
 //!
