@@ -16,7 +16,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use ninefold_fs::{Error, Result};
 use rustix::io::Errno;
 use socket2::{Domain, SockRef, Socket, TcpKeepalive, Type};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::io::Interest;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 pub(crate) const REFUSED: Error = Error::from_static("connection refused");
@@ -112,20 +113,58 @@ impl Opts {
 }
 
 /// Dials `remote`, from `local` if given; fails with the Plan 9 reason.
+///
+/// The socket is connected without blocking and then asked at once whether the handshake
+/// is over: on loopback the kernel has usually finished it (or refused it) inside
+/// connect(2), so the dial completes without waiting for the reactor — through a served
+/// `/net` the connect is then answered inline instead of by a task of its own.
 pub(crate) async fn connect(remote: SocketAddr, local: Option<SocketAddr>) -> Result<TcpStream> {
-    let sock = match remote {
-        SocketAddr::V4(_) => TcpSocket::new_v4(),
-        SocketAddr::V6(_) => TcpSocket::new_v6(),
-    }
-    .map_err(host_error)?;
+    let sock = Socket::new(Domain::for_address(remote), Type::STREAM, None).map_err(host_error)?;
+    sock.set_nonblocking(true).map_err(host_error)?;
     if let Some(local) = local {
-        sock.set_reuseaddr(true).map_err(host_error)?;
-        sock.bind(local).map_err(host_error)?;
+        sock.set_reuse_address(true).map_err(host_error)?;
+        sock.bind(&local.into()).map_err(host_error)?;
     }
-    match tokio::time::timeout(CONNECT_TIMEOUT, sock.connect(remote)).await {
-        Ok(r) => r.map_err(host_error),
+    match sock.connect(&remote.into()) {
+        Ok(()) => {}
+        Err(e) if Errno::from_io_error(&e) == Some(Errno::INPROGRESS) => {}
+        Err(e) => return Err(host_error(e)),
+    }
+    let stream = TcpStream::from_std(sock.into()).map_err(host_error)?;
+    if connected(&stream)? {
+        return Ok(stream);
+    }
+    let handshake = async {
+        loop {
+            stream.writable().await.map_err(host_error)?;
+            // Through try_io, so that a readiness that was not the end of the handshake
+            // is forgotten rather than waking this loop again at once.
+            let ended = stream.try_io(Interest::WRITABLE, || match stream.take_error()? {
+                Some(e) => Ok(Some(e)),
+                None if stream.peer_addr().is_ok() => Ok(None),
+                None => Err(io::ErrorKind::WouldBlock.into()),
+            });
+            match ended {
+                Ok(None) => return Ok(()),
+                Ok(Some(e)) => return Err(host_error(e)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(host_error(e)),
+            }
+        }
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+        Ok(r) => r.map(|()| stream),
         Err(_) => Err(TIMED_OUT),
     }
+}
+
+/// Whether a connect(2) in progress has ended: its error if it failed, `true` once the
+/// socket has a peer.
+fn connected(s: &TcpStream) -> Result<bool> {
+    if let Some(e) = s.take_error().map_err(host_error)? {
+        return Err(host_error(e));
+    }
+    Ok(s.peer_addr().is_ok())
 }
 
 /// Binds and listens on `ip` (every address if `None`) and `port` (0: any free one).
@@ -594,6 +633,28 @@ mod tests {
         }
         assert_eq!(s.read(300).await, Err(Error::HUNGUP));
         assert_eq!(s.read(0).await, Ok(Bytes::new()));
+    }
+
+    #[tokio::test]
+    async fn a_loopback_connect_needs_no_second_poll() {
+        use std::pin::pin;
+        use std::task::{Context, Poll, Waker};
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let to = l.local_addr().unwrap();
+        // The kernel finishes a loopback handshake inside connect(2), so the first poll
+        // already has the answer: through a served /net the write is answered inline.
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut dialled = pin!(connect(to, None));
+        match dialled.as_mut().poll(&mut cx) {
+            Poll::Ready(Ok(s)) => assert_eq!(s.peer_addr().unwrap(), to),
+            other => panic!("{other:?}"),
+        }
+        drop(l);
+        let mut refused = pin!(connect(to, None));
+        match refused.as_mut().poll(&mut cx) {
+            Poll::Ready(Err(e)) => assert_eq!(e, REFUSED),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
