@@ -4,10 +4,12 @@
 mod dial;
 mod exportfs;
 mod fuse;
+mod kill;
 mod listen1;
 mod net;
 mod newns;
 mod ninep;
+mod ps;
 mod session;
 mod stdout;
 
@@ -39,6 +41,9 @@ enum Command {
     Unmount(session::UnmountArgs),
     Ns(session::NsArgs),
     Srv(session::SrvArgs),
+    Ps(ps::Args),
+    Kill(kill::KillArgs),
+    Slay(kill::SlayArgs),
 }
 
 /// Exit with this status and say nothing more (the command already did, or its program's
@@ -135,6 +140,9 @@ fn main() -> ExitCode {
             Command::Unmount(a) => session::unmount(a).await,
             Command::Ns(a) => session::ns(a).await,
             Command::Srv(a) => session::srv(a).await,
+            Command::Ps(a) => ps::run(a).await,
+            Command::Kill(a) => kill::kill(a).await,
+            Command::Slay(a) => kill::slay(a).await,
         }
     });
     let result = rt
