@@ -54,6 +54,7 @@ pub(crate) mod op {
     pub(crate) const CREATE: u32 = 35;
     pub(crate) const INTERRUPT: u32 = 36;
     pub(crate) const DESTROY: u32 = 38;
+    pub(crate) const POLL: u32 = 40;
     pub(crate) const BATCH_FORGET: u32 = 42;
     pub(crate) const RENAME2: u32 = 45;
 }
@@ -85,6 +86,32 @@ pub(crate) mod fattr {
     pub(crate) const FH: u32 = 1 << 6;
     pub(crate) const ATIME_NOW: u32 = 1 << 7;
     pub(crate) const MTIME_NOW: u32 = 1 << 8;
+}
+
+/// POLL: the kernel has a waiter and wants a FUSE_NOTIFY_POLL once the file may be ready.
+pub(crate) const POLL_SCHEDULE_NOTIFY: u32 = 1 << 0;
+
+/// Unsolicited messages to the kernel (`unique` 0, the code in the error field).
+pub(crate) mod notify {
+    /// `struct fuse_notify_poll_wakeup_out { kh }`: wake the pollers of that file.
+    pub(crate) const POLL: i32 = 1;
+}
+
+/// poll(2) event bits, as FUSE_POLL carries them (userspace values).
+pub(crate) mod pollev {
+    pub(crate) const POLLIN: u32 = 0x001;
+    pub(crate) const POLLPRI: u32 = 0x002;
+    pub(crate) const POLLOUT: u32 = 0x004;
+    pub(crate) const POLLERR: u32 = 0x008;
+    pub(crate) const POLLRDNORM: u32 = 0x040;
+    pub(crate) const POLLRDBAND: u32 = 0x080;
+    pub(crate) const POLLWRNORM: u32 = 0x100;
+    /// What "readable" is reported as.
+    pub(crate) const READABLE: u32 = POLLIN | POLLRDNORM;
+    /// What "writable" is reported as.
+    pub(crate) const WRITABLE: u32 = POLLOUT | POLLWRNORM;
+    /// Events that ask about reading.
+    pub(crate) const ASK_READ: u32 = POLLIN | POLLPRI | POLLRDNORM | POLLRDBAND;
 }
 
 /// GETATTR: `fh` is valid.
@@ -287,10 +314,19 @@ pub(crate) enum Op {
         mode: u32,
         flags: u32,
     },
+    /// poll(2), select(2) or epoll on an open file. `kh` names the kernel's file for a
+    /// FUSE_NOTIFY_POLL; `events` is what the caller waits for (0 from kernels before
+    /// 7.21: anything).
+    Poll {
+        fh: u64,
+        kh: u64,
+        flags: u32,
+        events: u32,
+    },
     /// Symlinks, hard links and readlink: 9P2000 has none.
     NoLinks,
     /// Anything else: ENOSYS, which also tells the kernel not to ask again for most ops
-    /// (xattrs, access, poll, lseek, fallocate, statx …).
+    /// (xattrs, access, lseek, fallocate, statx …).
     Unsupported,
 }
 
@@ -438,6 +474,18 @@ impl Op {
                     name: c.name()?,
                 }
             }
+            op::POLL => {
+                let fh = c.u64()?;
+                let kh = c.u64()?;
+                let flags = c.u32()?;
+                let events = c.u32()?;
+                Op::Poll {
+                    fh,
+                    kh,
+                    flags,
+                    events,
+                }
+            }
             op::SYMLINK | op::LINK | op::READLINK => Op::NoLinks,
             _ => Op::Unsupported,
         };
@@ -548,6 +596,11 @@ pub(crate) fn write_out(o: &mut Out, size: u32) {
     o.u32(size).u32(0);
 }
 
+/// `struct fuse_poll_out`.
+pub(crate) fn poll_out(o: &mut Out, revents: u32) {
+    o.u32(revents).u32(0);
+}
+
 /// `struct fuse_statfs_out`: nothing is known about space; names up to 255 bytes.
 pub(crate) fn statfs_out(o: &mut Out) {
     o.zeros(5 * 8) // blocks, bfree, bavail, files, ffree
@@ -612,6 +665,9 @@ mod tests {
         init_out(&mut o, 31, 0, 0);
         assert_eq!(o.0.len(), 64);
         let mut o = Out::default();
+        poll_out(&mut o, pollev::READABLE);
+        assert_eq!(o.0.len(), 8);
+        let mut o = Out::default();
         statfs_out(&mut o);
         assert_eq!(o.0.len(), 80);
         let mut o = Out::default();
@@ -639,6 +695,22 @@ mod tests {
             Op::Rename { newdir: 2, ref old, ref new, .. } if old == b"a" && new == b"b"
         ));
         assert!(matches!(Op::parse(9999, b"").unwrap(), Op::Unsupported));
+        // POLL: fh, kh, flags, events; shorter is refused.
+        let mut p = Vec::new();
+        p.extend_from_slice(&3u64.to_le_bytes());
+        p.extend_from_slice(&9u64.to_le_bytes());
+        p.extend_from_slice(&POLL_SCHEDULE_NOTIFY.to_le_bytes());
+        p.extend_from_slice(&pollev::POLLIN.to_le_bytes());
+        assert!(matches!(
+            Op::parse(op::POLL, &p).unwrap(),
+            Op::Poll {
+                fh: 3,
+                kh: 9,
+                flags: POLL_SCHEDULE_NOTIFY,
+                events: pollev::POLLIN
+            }
+        ));
+        assert!(Op::parse(op::POLL, &p[..20]).is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! FUSE operations in terms of [`Node`]s: the inode table, the open-file table, and one
 //! async function per operation. Nothing here touches `/dev/fuse`: an operation returns
-//! the reply body (or an errno), and [`crate::session`] writes it.
+//! the reply body (or an errno), and [`crate::session`] writes it; the only message sent
+//! from here is a poll wakeup, through a [`Notifier`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,8 +16,10 @@ use tokio::runtime::Handle;
 use crate::DirectIo;
 use crate::abi::{
     self, Attr, Op, Out, RENAME_NOREPLACE, ROOT_ID, S_IFDIR, S_IFREG, SetAttrIn, Validity, errno,
-    fattr, fopen,
+    fattr, fopen, pollev,
 };
+use crate::ahead::ReadAhead;
+use crate::conn::Notifier;
 
 /// What the kernel gets back: a reply body or an errno, and what to undo if the reply
 /// never reaches the kernel (a lookup's reference, a create's open file).
@@ -159,8 +162,34 @@ struct DirEntry {
 
 #[derive(Debug)]
 enum Kind {
-    File { direct: bool },
+    File {
+        direct: bool,
+        /// Open for reading (not only for writing).
+        readable: bool,
+        /// For a synthetic file open for reading: what poll(2) reads ahead.
+        ahead: Option<Arc<ReadAhead>>,
+    },
     Dir(tokio::sync::Mutex<DirState>),
+}
+
+impl Kind {
+    /// An open file with qid `q`, opened with 9P mode `mode`. A synthetic file whose
+    /// reads may wait (direct_io, open for reading) learns poll readiness by reading
+    /// ahead; a real file read through direct_io ([`DirectIo::Always`]) never waits.
+    fn file(q: &Qid, direct: bool, mode: u8) -> Kind {
+        let readable = mode & om::OACCMODE != om::OWRITE;
+        Kind::File {
+            direct,
+            readable,
+            ahead: (direct && synthetic(q) && readable).then(Arc::default),
+        }
+    }
+}
+
+/// A file whose contents nothing may cache: the server does not track its versions
+/// (qid.version 0), or it is append-only or exclusive.
+fn synthetic(q: &Qid) -> bool {
+    q.version == 0 || q.ty.0 & (QidType::APPEND.0 | QidType::EXCL.0) != 0
 }
 
 /// One open file: its own fid, opened.
@@ -188,13 +217,14 @@ pub(crate) struct Bridge {
     next_fh: AtomicU64,
     rt: Handle,
     cfg: Config,
+    wake: Notifier,
 }
 
 /// How much one 9P directory read asks for.
 const DIR_READ: u32 = 64 << 10;
 
 impl Bridge {
-    pub(crate) fn new(root: NodeRef, rt: Handle, cfg: Config) -> Bridge {
+    pub(crate) fn new(root: NodeRef, rt: Handle, cfg: Config, wake: Notifier) -> Bridge {
         let root_key = key(&root.qid());
         let mut map = HashMap::new();
         map.insert(
@@ -221,6 +251,7 @@ impl Bridge {
             next_fh: AtomicU64::new(1),
             rt,
             cfg,
+            wake,
         }
     }
 
@@ -231,6 +262,15 @@ impl Bridge {
 
     fn file(&self, fh: u64) -> R<Arc<OpenFile>> {
         lock(&self.files).get(&fh).cloned().ok_or(errno::EBADF)
+    }
+
+    /// The read-ahead of an open file, if it has one.
+    #[cfg(test)]
+    pub(crate) fn ahead(&self, fh: u64) -> Option<Arc<ReadAhead>> {
+        match &self.file(fh).ok()?.kind {
+            Kind::File { ahead, .. } => ahead.clone(),
+            Kind::Dir(_) => None,
+        }
     }
 
     /// Records one kernel reference to the file `fid` names, newest fid first: the one
@@ -447,7 +487,7 @@ impl Bridge {
         match self.cfg.direct_io {
             DirectIo::Always => true,
             DirectIo::Never => false,
-            DirectIo::Auto => q.version == 0 || q.ty.0 & (QidType::APPEND.0 | QidType::EXCL.0) != 0,
+            DirectIo::Auto => synthetic(q),
         }
     }
 
@@ -488,6 +528,12 @@ impl Bridge {
                 abi::statfs_out(&mut o);
                 Ok(o.0).into()
             }
+            Op::Poll {
+                fh,
+                kh,
+                flags,
+                events,
+            } => self.poll(fh, kh, flags, events).await.into(),
             Op::NoLinks => Outcome::err(errno::EPERM),
             Op::Unsupported
             | Op::Init { .. }
@@ -605,7 +651,7 @@ impl Bridge {
         let fh = self.add_file(OpenFile {
             fid,
             iounit: opened.iounit,
-            kind: Kind::File { direct },
+            kind: Kind::file(&opened.qid, direct, mode),
         });
         let mut o = Out::with_capacity(16);
         abi::open_out(&mut o, fh, flags);
@@ -625,10 +671,17 @@ impl Bridge {
 
     async fn read(&self, fh: u64, offset: u64, size: u32) -> R<Bytes> {
         let f = self.file(fh)?;
-        let Kind::File { direct } = f.kind else {
+        let Kind::File { direct, ahead, .. } = &f.kind else {
             return Err(errno::EISDIR);
         };
+        let direct = *direct;
         let cap = |n: u32| if f.iounit > 0 { n.min(f.iounit) } else { n };
+        if let Some(ahead) = ahead {
+            // What a poll read ahead comes first; else one read(2), one tree read.
+            return ahead
+                .read(&f.fid, offset, size, cap(size), &self.wake)
+                .await;
+        }
         if direct {
             // One read(2), one tree read: what it returns is what the caller gets.
             let data = f.fid.node.read(offset, cap(size)).await.map_err(ex)?;
@@ -662,7 +715,7 @@ impl Bridge {
 
     async fn write(&self, fh: u64, offset: u64, data: Bytes) -> R<Vec<u8>> {
         let f = self.file(fh)?;
-        let Kind::File { direct } = f.kind else {
+        let Kind::File { direct, .. } = f.kind else {
             return Err(errno::EISDIR);
         };
         let total = data.len();
@@ -690,11 +743,43 @@ impl Bridge {
     }
 
     async fn release(&self, fh: u64) -> R<Vec<u8>> {
-        let f = lock(&self.files).remove(&fh);
+        // The kernel sends nothing more for `fh`; it leaves the table once all is done,
+        // so what is held never counts a file whose read is still being cancelled.
+        let f = lock(&self.files).get(&fh).cloned();
         if let Some(f) = f {
+            // A background read still running is cancelled (Tflush) before the clunk.
+            if let Kind::File { ahead: Some(a), .. } = &f.kind
+                && let Some(task) = a.stop()
+            {
+                let _ = task.await;
+            }
             f.fid.clunk().await;
         }
+        let f = lock(&self.files).remove(&fh);
+        drop(f);
         Ok(Vec::new())
+    }
+
+    /// poll(2) on an open file. A synthetic file open for reading is ready once a read
+    /// of it has something to give (see [`ReadAhead`]); anything else is ready at once
+    /// for what it was opened for.
+    async fn poll(&self, fh: u64, kh: u64, flags: u32, events: u32) -> R<Vec<u8>> {
+        let f = self.file(fh)?;
+        let revents = match &f.kind {
+            Kind::File { ahead: Some(a), .. } => {
+                a.poll(&f.fid, f.iounit, kh, flags, events, &self.rt, &self.wake)
+                    .await
+            }
+            // Open only for writing: never readable, as a pipe's writing end.
+            Kind::File {
+                readable: false, ..
+            } => pollev::WRITABLE,
+            // A real file's reads never wait (through the page cache or not).
+            Kind::File { .. } | Kind::Dir(_) => pollev::READABLE | pollev::WRITABLE,
+        };
+        let mut o = Out::with_capacity(8);
+        abi::poll_out(&mut o, revents);
+        Ok(o.0)
     }
 
     async fn fsync(&self, fh: u64) -> R<Vec<u8>> {
@@ -702,7 +787,7 @@ impl Bridge {
         // A wstat that changes nothing is 9P's sync. Synthetic files have nothing to sync
         // and may refuse every wstat: that is no failure of fsync(2).
         match f.fid.node.wstat(&Stat::dont_touch()).await {
-            Err(_) if matches!(f.kind, Kind::File { direct: true }) => Ok(Vec::new()),
+            Err(_) if matches!(f.kind, Kind::File { direct: true, .. }) => Ok(Vec::new()),
             Err(e) => Err(ex(e)),
             Ok(()) => Ok(Vec::new()),
         }
@@ -810,7 +895,7 @@ impl Bridge {
             let fh = self.add_file(OpenFile {
                 fid: created,
                 iounit: 0,
-                kind: Kind::File { direct },
+                kind: Kind::file(&opened_qid, direct, omode),
             });
             let mut o = Out::with_capacity(144);
             abi::entry_out(&mut o, nodeid, &self.attr(&st), self.cfg.validity);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::abi::{OUT_HEADER_SIZE, errno};
+use crate::abi::{OUT_HEADER_SIZE, errno, notify};
 
 /// The open `/dev/fuse`. Writes may come from any thread: the kernel takes each `write`
 /// as one whole reply.
@@ -48,10 +48,19 @@ impl Conn {
     /// Writes one reply: `error` is a positive errno or 0; `body` only when 0.
     pub(crate) fn send(&self, unique: u64, error: i32, body: &[u8]) -> Sent {
         let body = if error == 0 { body } else { &[] };
+        self.write(unique, -error, body)
+    }
+
+    /// Writes one notification: `unique` 0, the code where a reply has its error.
+    fn notify(&self, code: i32, body: &[u8]) -> Sent {
+        self.write(0, code, body)
+    }
+
+    fn write(&self, unique: u64, error: i32, body: &[u8]) -> Sent {
         let len = (OUT_HEADER_SIZE + body.len()) as u32;
         let mut header = [0u8; OUT_HEADER_SIZE];
         header[0..4].copy_from_slice(&len.to_le_bytes());
-        header[4..8].copy_from_slice(&(-error).to_le_bytes());
+        header[4..8].copy_from_slice(&error.to_le_bytes());
         header[8..16].copy_from_slice(&unique.to_le_bytes());
         let bufs = [IoSlice::new(&header), IoSlice::new(body)];
         loop {
@@ -68,6 +77,39 @@ impl Conn {
                 }
             }
         }
+    }
+}
+
+/// Tells the kernel that a polled file may be ready (FUSE_NOTIFY_POLL): its pollers
+/// wake and poll again. Cheap to clone; any thread may use it.
+#[derive(Clone)]
+pub(crate) struct Notifier(Arc<dyn Fn(u64) + Send + Sync>);
+
+impl Notifier {
+    pub(crate) fn new(conn: Arc<Conn>) -> Notifier {
+        Notifier(Arc::new(move |kh: u64| {
+            // A kernel that no longer knows `kh` (the file was released) ignores it.
+            if conn.notify(notify::POLL, &kh.to_le_bytes()) == Sent::Failed {
+                tracing::debug!(kh, "poll wakeup not delivered");
+            }
+        }))
+    }
+
+    /// A notifier that calls `f` (for tests of the bridge without a kernel).
+    #[cfg(test)]
+    pub(crate) fn with(f: impl Fn(u64) + Send + Sync + 'static) -> Notifier {
+        Notifier(Arc::new(f))
+    }
+
+    /// Wakes whoever polls the kernel's file `kh`.
+    pub(crate) fn poll_wakeup(&self, kh: u64) {
+        (self.0)(kh)
+    }
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Notifier")
     }
 }
 

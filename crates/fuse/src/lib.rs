@@ -22,13 +22,15 @@
 //! - **Threads and tasks**: one thread (`ninefold-fuse`) polls the device and a stop pipe
 //!   and reads requests. Every request but FORGET and INTERRUPT runs in a tokio task of
 //!   its own on the runtime that called [`mount`], and replies when the tree answers, so
-//!   a read blocked on a `/net` data file or a pipe holds up nothing else. Trees and the
+//!   a read blocked on a `/net` data file or a pipe holds up nothing else. POLL never
+//!   waits on the tree; the reads it starts are tasks of their own. Trees and the
 //!   I/O objects they make belong to that runtime, as they would anyway.
 //! - **Interrupts**: FUSE_INTERRUPT (a signal to a blocked caller) fires the
 //!   cancellation of the request it names: its future is dropped — for a 9P tree that is
 //!   a Tflush — and the request answers EINTR. With a single reader an interrupt is always
 //!   read after its request, so an interrupt whose request is not in flight was answered
-//!   already and is ignored.
+//!   already and is ignored. POLL, which answers within moments, is not interrupted (the
+//!   kernel would show an EINTR answer as POLLERR).
 //! - **Every request is answered once**: a reply object answers EIO if dropped unanswered
 //!   (a tree that panicked, a runtime shut down).
 //!
@@ -52,7 +54,8 @@
 //! | SYMLINK, LINK, READLINK, other MKNODs | EPERM: 9P2000 has none |
 //! | FSYNC | a `wstat` that changes nothing (9P's sync) |
 //! | STATFS | zeros, names up to 255 bytes |
-//! | POLL, ACCESS, xattrs, locks, lseek … | ENOSYS, which the kernel remembers: poll then always reports readable and writable, access(2) always succeeds (the tree checks on open), locks are local |
+//! | POLL | a synthetic file open for reading: readable once a background `read` of its fid has brought something (below); anything else at once; writable always |
+//! | ACCESS, xattrs, locks, lseek … | ENOSYS, which the kernel remembers: access(2) always succeeds (the tree checks on open), locks are local |
 //!
 //! Errors are the tree's Plan 9 strings mapped by [`ninefold_fs::Error::errno`].
 //!
@@ -75,6 +78,34 @@
 //! file, so a cached read is filled with as many tree reads as it takes; a direct one is
 //! a single tree read, and a direct write a single tree write (its count is the answer).
 //!
+//! **poll, select and epoll** — readiness learned by reading, since a tree has no poll.
+//! A synthetic file open for reading with direct_io (so a read(2) may wait) answers POLL
+//! at once: readable (POLLIN) if its read-ahead slot holds bytes or an end of file,
+//! POLLERR if it holds an error, and otherwise not readable — after starting, if none
+//! runs yet, one background read of the open file's fid (as many bytes as the last
+//! READ asked for, at least 64 KiB, at most the largest READ) at the offset the next
+//! read(2) will come with. When that read ends its result goes into the slot and, if the
+//! kernel asked (FUSE_POLL_SCHEDULE_NOTIFY with its handle `kh`), a FUSE_NOTIFY_POLL wakes
+//! the pollers, who poll again. A poll that has just started a read waits up to 2 ms for
+//! it, so a zero-timeout poll on a tree that answers at once sees what is there.
+//! Writable (POLLOUT) is reported always; a handle open only for writing is never
+//! readable. Files through the page cache, which never wait, are ready at once.
+//!
+//! - **Order**: the fid is read either by READs themselves or by the one background
+//!   read, never both at once. A READ that comes while the background read runs waits for
+//!   it and takes its result first; a poll that comes while READs run starts nothing and
+//!   is woken when they end. A READ takes bytes from the slot up to its size, the rest
+//!   stays for the next (bytes are given whatever the offset — a stream has none; an end
+//!   of file or error only to a READ at the offset where it was met).
+//! - **Nothing lost, memory bounded**: a result is stored in the same step that ends the
+//!   background read and stays until read or released; one slot per open file, at most
+//!   one READ's worth. RELEASE, an interrupted READ that was waiting for the background
+//!   read, and unmount cancel a read still in flight (its future is dropped — a Tflush for
+//!   a 9P tree — before the fid is clunked), never a result already in.
+//! - read(2) never answers EAGAIN (O_NONBLOCK does not reach the tree): select, poll and
+//!   level-triggered epoll loops, which read once per readiness, work; an edge-triggered
+//!   loop that reads until EAGAIN blocks on its last read.
+//!
 //! **O_TRUNC** (`echo text > ctl`): FUSE_ATOMIC_O_TRUNC is negotiated, so the flag comes
 //! with the open and becomes OTRUNC; a synthetic file (version 0) that refuses to open
 //! with OTRUNC is opened without it. A kernel that sends SETATTR(size 0) after the open
@@ -96,7 +127,11 @@
 //!   fails unless it is a no-op.
 //! - rename replaces an existing target by removing it first (v9fs with 9P2000 fails);
 //!   git and editors rename over files.
-//! - poll is "always ready" (ENOSYS), as on v9fs without 9P2000.L.
+//! - poll works on synthetic files, by reading ahead; v9fs has no poll at all (every
+//!   file is always ready there, so a select loop blocks in read(2)). The tree sees the
+//!   Tread when the program polls rather than when it reads, and bytes read ahead belong
+//!   to that open file: closed unread, they are gone, where on a kernel mount they would
+//!   have stayed queued for another reader of the same pipe or connection.
 //! - Blocking reads, interrupts and per-open fids behave as on a Plan 9 kernel mount.
 //!   One Linux rule shows through: the kernel serialises writes to one file (a direct
 //!   write past the stat length takes the inode lock), so a write blocked on a full pipe
@@ -115,6 +150,7 @@
 //! a file open; every fid is clunked.
 
 mod abi;
+mod ahead;
 mod bridge;
 mod conn;
 mod mnt;
@@ -216,7 +252,8 @@ pub async fn mount(
         direct_io: opts.direct_io,
     };
     let conn = Arc::new(Conn::open()?);
-    let bridge = Arc::new(Bridge::new(root, rt.clone(), cfg.clone()));
+    let wake = conn::Notifier::new(conn.clone());
+    let bridge = Arc::new(Bridge::new(root, rt.clone(), cfg.clone(), wake));
     let (stop_r, stop_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let stop_r = Arc::new(stop_r);
     mnt::mount(&conn, &mountpoint, &opts, cfg.uid, cfg.gid)?;

@@ -219,17 +219,25 @@ impl Session {
 
     /// Runs one request in a task of its own; an INTERRUPT naming it cancels it.
     fn spawn(&self, h: InHeader, op: Op, reply: Reply) {
-        let (tx, rx) = oneshot::channel::<()>();
-        lock(&self.inflight).insert(h.unique, tx);
+        // POLL answers within moments and is not cancelled: the kernel would report an
+        // EINTR answer as POLLERR on that file. An interrupt of it is ignored.
+        let rx = (!matches!(op, Op::Poll { .. })).then(|| {
+            let (tx, rx) = oneshot::channel::<()>();
+            lock(&self.inflight).insert(h.unique, tx);
+            rx
+        });
         let bridge = self.bridge.clone();
         let inflight = self.inflight.clone();
         self.rt.spawn(async move {
             let _done = Deregister(inflight, h.unique);
-            let outcome = tokio::select! {
-                biased;
-                o = bridge.call(h.nodeid, op) => o,
-                // Dropping the call cancels the tree's work (a 9P tree sends Tflush).
-                _ = rx => crate::bridge::Outcome::err(errno::EINTR),
+            let outcome = match rx {
+                Some(rx) => tokio::select! {
+                    biased;
+                    o = bridge.call(h.nodeid, op) => o,
+                    // Dropping the call cancels the tree's work (a 9P tree sends Tflush).
+                    _ = rx => crate::bridge::Outcome::err(errno::EINTR),
+                },
+                None => bridge.call(h.nodeid, op).await,
             };
             let undo = outcome.undo;
             if reply.result(outcome.reply) == Sent::Gone

@@ -226,6 +226,47 @@ fn read_only_mounts_refuse_changes() {
     assert_eq!(fs::read(real.path().join("f")).unwrap(), b"x");
 }
 
+/// A real file never waits to be read: poll says readable and writable at once, through
+/// the page cache or with direct_io everywhere (only synthetic files read ahead to learn
+/// it; tests/poll.rs), and positioned reads after a poll read where they say.
+#[test]
+fn regular_files_poll_ready_at_once() {
+    use std::os::unix::fs::FileExt;
+
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+
+    let Some((m, r)) = host() else { return };
+    let tree = ninefold_hostfs::HostTree::new(r.path(), false).unwrap();
+    let opts = MountOptions {
+        direct_io: ninefold_fuse::DirectIo::Always,
+        ..MountOptions::default()
+    };
+    let Some(direct) = mount_tree(Arc::new(tree), opts) else {
+        return;
+    };
+    let (cached, direct_path) = (m.at("hello"), direct.at("hello"));
+    bounded("poll regular files", move || {
+        for p in [cached, direct_path] {
+            let f = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&p)
+                .unwrap();
+            let mut fds = [PollFd::new(&f, PollFlags::IN | PollFlags::OUT)];
+            let zero = Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            assert_eq!(poll(&mut fds, Some(&zero)).unwrap(), 1);
+            let ev = fds[0].revents();
+            assert!(ev.contains(PollFlags::IN | PollFlags::OUT), "{p:?}: {ev:?}");
+            let mut buf = [0u8; 5];
+            f.read_exact_at(&mut buf, 7).unwrap();
+            assert_eq!(&buf, b"world");
+        }
+    });
+}
+
 #[test]
 fn forgotten_inodes_are_dropped() {
     let Some((m, r)) = host() else { return };

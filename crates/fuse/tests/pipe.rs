@@ -92,25 +92,28 @@ fn blocked_pipe_read_interrupted(via: Via) {
     });
 }
 
-/// poll(2) is answered ENOSYS, after which the kernel reports every file readable and
-/// writable (documented; select and epoll never hang on a mount, nor wait usefully).
+/// poll(2) on the ends of a pipe: the writing end is writable at once and never readable
+/// (the kernel used to report every file both, when poll was answered ENOSYS); the
+/// reading end is not readable while nothing is queued. tests/poll.rs has the rest.
 #[test]
-fn poll_reports_always_ready() {
+fn poll_reports_what_each_end_can_do() {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+
     let Some(m) = mount_pipe(Via::Direct) else {
         return;
     };
-    let p = m.at("data1");
+    let (r, w) = (m.at("data1"), m.at("data"));
     bounded("poll", move || {
-        let f = File::open(p).unwrap();
-        let mut fds = [rustix::event::PollFd::new(
-            &f,
-            rustix::event::PollFlags::IN | rustix::event::PollFlags::OUT,
-        )];
-        let zero = rustix::time::Timespec {
+        let zero = Timespec {
             tv_sec: 0,
             tv_nsec: 0,
         };
-        assert_eq!(rustix::event::poll(&mut fds, Some(&zero)).unwrap(), 1);
-        assert!(fds[0].revents().contains(rustix::event::PollFlags::IN));
+        let writer = OpenOptions::new().write(true).open(w).unwrap();
+        let mut fds = [PollFd::new(&writer, PollFlags::IN | PollFlags::OUT)];
+        assert_eq!(poll(&mut fds, Some(&zero)).unwrap(), 1);
+        assert_eq!(fds[0].revents(), PollFlags::OUT);
+        let reader = File::open(r).unwrap();
+        let mut fds = [PollFd::new(&reader, PollFlags::IN)];
+        assert_eq!(poll(&mut fds, Some(&zero)).unwrap(), 0);
     });
 }
