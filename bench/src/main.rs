@@ -24,7 +24,8 @@
 //! The same binary provides the raw helpers it starts as child processes (`raw-serve ADDR
 //! FILE BUF`, `raw-recv ADDR LEN BUF`, `raw-pong ADDR REQ RESP`, `raw-sink ADDR`) and single measurements to
 //! run under a profiler against a server started by hand (`lib-read ADDR NAME LEN task|
-//! block_on`, `lib-stat ADDR NAME OPS task|block_on`, `raw-ping ADDR REQ RESP OPS`).
+//! block_on`, `lib-stat ADDR NAME OPS task|block_on`, `raw-ping ADDR REQ RESP OPS`,
+//! `dial-steps NET tcp!HOST!PORT DIALS`).
 
 mod child;
 mod cpu;
@@ -60,6 +61,8 @@ fn run() -> Result<()> {
         ["raw-recv", addr, len, buf] => raw::recv_discard(addr, len.parse()?, buf.parse()?),
         ["raw-pong", addr, req, resp] => raw::pong(addr, req.parse()?, resp.parse()?),
         ["raw-sink", addr] => net::sink(addr),
+        // B3's dial taken apart, against a /net served by hand: see net.rs.
+        ["dial-steps", net, target, dials] => net::dial_steps(net, target, dials.parse()?),
         // The network rows (B1, B3, B8) alone: see net.rs.
         ["net", ..] => net::bench(&args[1..]),
         // Single measurements, to run under a profiler (perf record, strace -c).

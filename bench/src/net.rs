@@ -250,7 +250,7 @@ fn stream_rows(
                 c.write_all(chunk.slice(..n)).await?;
                 left -= n as u64;
             }
-            c.ctl.write(0, Bytes::from_static(b"close")).await?;
+            c.close_write().await?;
             let got = read_reply(&c).await?;
             let took = start.elapsed();
             c.close().await;
@@ -384,7 +384,9 @@ fn dial_rows(
     port: u16,
 ) -> Result<Vec<String>> {
     let n = o.dials;
-    let via = |n: usize, at_once: usize| -> Result<Duration> {
+    // The same sink as a name cs must translate (a literal, so no resolver is involved).
+    let target_cs = format!("net!127.0.0.1!{port}");
+    let via = |target: &str, n: usize, at_once: usize| -> Result<Duration> {
         let (net, target) = (net.clone(), target.to_owned());
         rt.block_on(rt.spawn(async move {
             let (_client, root) = session(&net).await?;
@@ -432,7 +434,8 @@ fn dial_rows(
             Kind::Rate(n),
         ),
         Row::new(
-            "through /net: `dial` (cs, clone, connect, data) + close (clunks), one at a time",
+            "through /net: `dial tcp!127.0.0.1!PORT` (numeric: no cs; clone, connect, data) + \
+             `Conn::close` (both clunks at once), one at a time",
             "",
             Kind::Rate(n),
         ),
@@ -446,19 +449,27 @@ fn dial_rows(
             "",
             Kind::Rate(ops),
         ),
+        Row::new(
+            "through /net, asking cs: `dial net!127.0.0.1!PORT` + `Conn::close`, one at a time",
+            "",
+            Kind::Rate(n),
+        ),
     ];
     eprintln!("B3: warming up…");
     direct(n / 10, 1)?;
-    via(n / 10, 1)?;
+    via(target, n / 10, 1)?;
+    via(&target_cs, n / 10, 1)?;
     for run in 1..=o.runs {
         eprintln!("B3 dials: run {run} of {}", o.runs);
         rows[0].samples.push(direct(n, 1)?);
-        rows[1].samples.push(via(n, 1)?);
+        rows[1].samples.push(via(target, n, 1)?);
         rows[2].samples.push(direct(ops, PARALLEL)?);
-        rows[3].samples.push(via(ops, PARALLEL)?);
+        rows[3].samples.push(via(target, ops, PARALLEL)?);
+        rows[4].samples.push(via(&target_cs, n, 1)?);
     }
     let r1 = rows[1].ratio(&rows[0]);
     let r3 = rows[3].ratio(&rows[2]);
+    let r4 = rows[4].ratio(&rows[0]);
     Ok(vec![
         line("B3", &rows[0], "baseline".into(), ""),
         line(
@@ -469,7 +480,96 @@ fn dial_rows(
         ),
         line("B3", &rows[2], "baseline".into(), ""),
         line("B3", &rows[3], format!("{r3:.2}× direct"), ""),
+        line("B3", &rows[4], format!("{r4:.2}× direct"), ""),
     ])
+}
+
+/// `dial-steps NET tcp!HOST!PORT DIALS`: where a dial through a served /net spends its time,
+/// against an exportfs and a sink started by hand. Times `dial` + `Conn::close` and
+/// `dial` + drop (the clunks left to the background), then each step of a dial done by
+/// hand as `dial` does it: walk and open `tcp/clone`; the connect with the number's read
+/// sent together; walk and open data; both clunks at once; and for comparison a Tstat
+/// (one plain round trip) and the connect alone. Prints µs per dial.
+pub fn dial_steps(net: &str, target: &str, dials: usize) -> Result<()> {
+    use ninefold_proto::om;
+    let net: Addr = net.parse()?;
+    let addr = target
+        .strip_prefix("tcp!")
+        .context("dial-steps wants a tcp!HOST!PORT target")?
+        .to_owned();
+    let target = target.to_owned();
+    ensure!(dials > 0, "dial-steps: no dials");
+    let rt = runtime()?;
+    rt.block_on(rt.spawn(async move {
+        let (_client, root) = session(&net).await?;
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / dials as f64;
+        let open = |path: String| {
+            let root = root.clone();
+            async move {
+                let names: Vec<String> = path.split('/').map(str::to_owned).collect();
+                let n = root
+                    .walk(&names)
+                    .await?
+                    .node
+                    .ok_or(ninefold_fs::Error::NOT_FOUND)?;
+                n.open(om::ORDWR).await?;
+                Ok::<_, anyhow::Error>(n)
+            }
+        };
+        let start = Instant::now();
+        for _ in 0..dials {
+            dial(&root, &target).await?.close().await;
+        }
+        println!("dial + Conn::close: {:.1} µs", per(start.elapsed()));
+        let start = Instant::now();
+        for _ in 0..dials {
+            drop(dial(&root, &target).await?);
+        }
+        println!(
+            "dial + drop (clunks in the background): {:.1} µs",
+            per(start.elapsed())
+        );
+
+        let mut t = [Duration::ZERO; 6];
+        let connect = Bytes::from(format!("connect {addr}"));
+        for _ in 0..dials {
+            let s0 = Instant::now();
+            let ctl = open("tcp/clone".into()).await?;
+            let s1 = Instant::now();
+            let (n, w) = tokio::join!(ctl.read(0, 64), ctl.write(0, connect.clone()));
+            w?;
+            let n = String::from_utf8_lossy(&n?).trim().to_owned();
+            let s2 = Instant::now();
+            let data = open(format!("tcp/{n}/data")).await?;
+            let s3 = Instant::now();
+            tokio::join!(data.clunk(), ctl.clunk());
+            let s4 = Instant::now();
+            root.stat().await?;
+            let s5 = Instant::now();
+            let ctl = open("tcp/clone".into()).await?;
+            let s6 = Instant::now();
+            ctl.write(0, connect.clone()).await?;
+            let s7 = Instant::now();
+            ctl.clunk().await;
+            for (i, d) in [s1 - s0, s2 - s1, s3 - s2, s4 - s3, s5 - s4, s7 - s6]
+                .into_iter()
+                .enumerate()
+            {
+                t[i] += d;
+            }
+        }
+        println!(
+            "steps: walk+open clone {:.1} µs; read number ‖ connect {:.1}; walk+open data {:.1}; \
+             two clunks {:.1}; one Tstat {:.1}; connect alone {:.1}",
+            per(t[0]),
+            per(t[1]),
+            per(t[2]),
+            per(t[3]),
+            per(t[4]),
+            per(t[5])
+        );
+        Ok::<(), anyhow::Error>(())
+    }))?
 }
 
 // ---- B8: idle conversations ----
