@@ -73,6 +73,8 @@ pub(crate) mod init {
 pub(crate) mod fopen {
     pub(crate) const DIRECT_IO: u32 = 1 << 0;
     pub(crate) const KEEP_CACHE: u32 = 1 << 1;
+    /// No FLUSH at close(2) (7.35; older kernels ignore it and get ENOSYS once).
+    pub(crate) const NOFLUSH: u32 = 1 << 5;
 }
 
 /// Which fields of a SETATTR are set.

@@ -365,8 +365,10 @@ mod tests {
                 .await
                 .reply
                 .unwrap();
-            // Synthetic: direct_io.
-            assert_eq!(u32::from_le_bytes(body[8..12].try_into().unwrap()) & 1, 1);
+            // Synthetic: direct_io; and no FLUSH at close.
+            let flags = u32::from_le_bytes(body[8..12].try_into().unwrap());
+            assert_eq!(flags & 1, 1);
+            assert_eq!(flags & (1 << 5), 1 << 5);
             u64::from_le_bytes(body[..8].try_into().unwrap())
         }
 

@@ -508,7 +508,12 @@ impl Bridge {
             Op::Read { fh, offset, size } => self.read(fh, offset, size).await.into(),
             Op::Write { fh, offset, data } => self.write(fh, offset, data).await.into(),
             Op::Release { fh } | Op::ReleaseDir { fh } => self.release(fh).await.into(),
-            Op::Flush | Op::FsyncDir => Ok(Vec::new()).into(),
+            // Nothing to do at close(2), and close must never wait on us: a child forked
+            // while a mount goes away would hang in exec, closing an inherited file of a
+            // connection nobody serves (FLUSH is uninterruptible). NOFLUSH on every open
+            // says so; a kernel that sends one anyway hears ENOSYS and sends no more.
+            Op::Flush => Outcome::err(errno::ENOSYS),
+            Op::FsyncDir => Ok(Vec::new()).into(),
             Op::Fsync { fh } => self.fsync(fh).await.into(),
             Op::OpenDir => self.opendir(nodeid).await.into(),
             Op::ReadDir { fh, offset, size } => self.readdir(fh, offset, size).await.into(),
@@ -642,7 +647,7 @@ impl Bridge {
             Err(e) => return Err(ex(e)),
         };
         let direct = self.direct(&opened.qid);
-        let mut flags = 0;
+        let mut flags = fopen::NOFLUSH;
         if direct {
             flags |= fopen::DIRECT_IO;
         } else if self.keep_cache(nodeid, &opened) {
@@ -899,7 +904,8 @@ impl Bridge {
             });
             let mut o = Out::with_capacity(144);
             abi::entry_out(&mut o, nodeid, &self.attr(&st), self.cfg.validity);
-            abi::open_out(&mut o, fh, if direct { fopen::DIRECT_IO } else { 0 });
+            let flags = if direct { fopen::DIRECT_IO } else { 0 };
+            abi::open_out(&mut o, fh, flags | fopen::NOFLUSH);
             Ok((o.0, nodeid, fh))
         }
         .await;

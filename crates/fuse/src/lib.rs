@@ -43,6 +43,7 @@
 //! | FORGET, BATCH_FORGET | drop the kernel's references; at zero the inode and its node go (clunked): memory stays bounded by what the kernel caches |
 //! | OPEN | `clone_node` of the inode's node, then `open`: *every open is its own fid*, so opening `/net/tcp/clone` gives the ctl of a new conversation and reads of that file handle read that ctl |
 //! | RELEASE | `clunk` of that fid |
+//! | FLUSH | never sent: every open says FOPEN_NOFLUSH (and a FLUSH gets ENOSYS, after which the kernel sends none), so close(2) never waits on the bridge |
 //! | READ, WRITE | `read`/`write` of the open fid at the kernel's offset, as given |
 //! | OPENDIR, READDIR | a fid per open directory; 9P directory reads in order (the offset rule), entries kept, the kernel's offsets served as indices into them (`.` and `..` first); offset 0 reloads (rewinddir) |
 //! | GETATTR | `stat` of the inode's node, or of the open fid when the kernel names one (it does from read and write paths; fstat(2) stats the inode, so an fd opened on `clone` still shows clone's inode, as on v9fs) |
@@ -147,7 +148,10 @@
 //! [`MountHandle::unmount`] (or dropping the handle) detaches the mount (MNT_DETACH, only
 //! if what is mounted there is still ours), stops the session thread, cancels what is
 //! in flight and closes `/dev/fuse`, which aborts the connection for anyone who still had
-//! a file open; every fid is clunked.
+//! a file open; every fid is clunked. A child forked at that moment holds a copy of the
+//! `/dev/fuse` descriptor until its exec closes it, which keeps the connection alive but
+//! unserved meanwhile; since close(2) never sends FLUSH, the exec's closing of inherited
+//! files of the mount does not wait on it, and the connection ends once the exec is done.
 
 mod abi;
 mod ahead;
