@@ -158,7 +158,7 @@ fn errors_are_one_line_and_nothing_escapes_the_root() {
         &["9p", "-a", "unix!/nonexistent/sock", "ls"],
         "dial unix!/nonexistent/sock",
     );
-    fails(&["9p", "-a", "bogus", "ls"], "bad address");
+    fails(&["9p", "-a", "bogus!address", "ls"], "bad address");
     fails(&["9p", "ls"], "--addr");
     fails(&["frobnicate"], "unrecognized subcommand");
     fails(

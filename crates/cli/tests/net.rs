@@ -238,7 +238,7 @@ fn dial_errors_are_one_line() {
         1,
         "dial unix!/nonexistent/sock",
     );
-    fails(&["dial", "-n", "bogus", &addr], 1, "bad address");
+    fails(&["dial", "-n", "bogus!address", &addr], 1, "bad address");
     fails(&["listen1", "tcp!127.0.0.1!99999", "cat"], 1, "announce");
 }
 

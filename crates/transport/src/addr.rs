@@ -13,11 +13,23 @@ pub enum Addr {
     Tcp { host: String, port: u16 },
     /// `{command args}`: a program speaking 9P on its stdin/stdout.
     Command(String),
+    /// `ssh!user@host[!port[!options]]`, or a bare `host` or `user@host`: the system `ssh`
+    /// running `ninefold exportfs --stdio` on `target` (see [`crate::ssh`]). `options` are
+    /// extra ssh arguments, written after the port separated by blanks
+    /// (`ssh!gw!!-i /k/id -o Compression=yes`; an empty port is the default one).
+    Ssh {
+        target: String,
+        port: Option<u16>,
+        options: Vec<String>,
+    },
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum AddrError {
-    #[error("bad address {0:?}: expected unix!/path, tcp!host!port or {{command}}")]
+    #[error(
+        "bad address {0:?}: expected unix!/path, tcp!host!port, {{command}}, host, user@host \
+         or ssh!user@host!port"
+    )]
     Syntax(String),
     #[error("bad address {addr:?}: unknown service {service:?}")]
     Service { addr: String, service: String },
@@ -47,6 +59,21 @@ impl FromStr for Addr {
             }
             return Ok(Addr::Command(cmd.to_owned()));
         }
+        if !s.contains('!') {
+            // A bare word names a machine to reach by ssh (sshfs's `host:`).
+            return if is_ssh_target(s) {
+                Ok(Addr::Ssh {
+                    target: s.to_owned(),
+                    port: None,
+                    options: Vec::new(),
+                })
+            } else {
+                Err(syntax())
+            };
+        }
+        if let Some(rest) = s.strip_prefix("ssh!") {
+            return ssh(s, rest);
+        }
         let mut parts = s.splitn(3, '!');
         match (parts.next(), parts.next(), parts.next()) {
             (Some("unix"), Some(path), None) if !path.is_empty() => Ok(Addr::Unix(path.into())),
@@ -70,12 +97,80 @@ impl FromStr for Addr {
     }
 }
 
+/// `TARGET[!PORT[!OPTIONS]]` after `ssh!`.
+fn ssh(s: &str, rest: &str) -> Result<Addr, AddrError> {
+    let mut parts = rest.splitn(3, '!');
+    let target = parts.next().unwrap_or_default();
+    if !is_ssh_target(target) {
+        return Err(AddrError::Syntax(s.to_owned()));
+    }
+    let port =
+        match parts.next() {
+            None | Some("") => None,
+            Some("ssh") => Some(22),
+            Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                AddrError::Service {
+                    addr: s.to_owned(),
+                    service: p.to_owned(),
+                }
+            })?),
+        };
+    let options = parts
+        .next()
+        .map(|o| o.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    Ok(Addr::Ssh {
+        target: target.to_owned(),
+        port,
+        options,
+    })
+}
+
+/// `host` or `user@host`, as ssh takes it. Deliberately narrow: a word that could be read
+/// as an ssh option (`-oProxyCommand=…`), a file name (`/tmp/x`, `./s`, `#I`) or a shell
+/// fragment is not a host.
+fn is_ssh_target(s: &str) -> bool {
+    let (user, host) = match s.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, s),
+    };
+    let user_ok = user.is_none_or(|u| {
+        !u.is_empty()
+            && !u.starts_with('-')
+            && u.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))
+    });
+    let host_ok = !host.is_empty()
+        && !host.starts_with(['-', '.'])
+        && host
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '%' | '[' | ']'));
+    user_ok && host_ok
+}
+
 impl fmt::Display for Addr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Addr::Unix(p) => write!(f, "unix!{}", p.display()),
             Addr::Tcp { host, port } => write!(f, "tcp!{host}!{port}"),
             Addr::Command(c) => write!(f, "{{{c}}}"),
+            Addr::Ssh {
+                target,
+                port,
+                options,
+            } => {
+                write!(f, "ssh!{target}")?;
+                if port.is_some() || !options.is_empty() {
+                    f.write_str("!")?;
+                }
+                if let Some(p) = port {
+                    write!(f, "{p}")?;
+                }
+                if !options.is_empty() {
+                    write!(f, "!{}", options.join(" "))?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -124,10 +219,77 @@ mod tests {
         assert!("tcp!h!70000".parse::<Addr>().is_err());
     }
 
+    fn ssh(target: &str, port: Option<u16>, options: &[&str]) -> Addr {
+        Addr::Ssh {
+            target: target.into(),
+            port,
+            options: options.iter().map(|o| o.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn bare_hosts_and_ssh_addresses() {
+        assert_eq!("gw".parse(), Ok(ssh("gw", None, &[])));
+        assert_eq!("localhost".parse(), Ok(ssh("localhost", None, &[])));
+        assert_eq!(
+            "glenda@gw.example.org".parse(),
+            Ok(ssh("glenda@gw.example.org", None, &[]))
+        );
+        assert_eq!("::1".parse(), Ok(ssh("::1", None, &[])));
+        assert_eq!("ssh!gw".parse(), Ok(ssh("gw", None, &[])));
+        assert_eq!(
+            "ssh!root@127.0.0.1!2222".parse(),
+            Ok(ssh("root@127.0.0.1", Some(2222), &[]))
+        );
+        assert_eq!("ssh!gw!ssh".parse(), Ok(ssh("gw", Some(22), &[])));
+        assert_eq!(
+            "ssh!gw!2222!-i /k/id  -o StrictHostKeyChecking=accept-new".parse(),
+            Ok(ssh(
+                "gw",
+                Some(2222),
+                &["-i", "/k/id", "-o", "StrictHostKeyChecking=accept-new"]
+            ))
+        );
+        assert_eq!(
+            "ssh!gw!!-F /a!b/config".parse(),
+            Ok(ssh("gw", None, &["-F", "/a!b/config"]))
+        );
+        for bad in [
+            "-oProxyCommand=x",
+            "ssh!-oProxyCommand=x",
+            "ssh!",
+            "ssh!@gw",
+            "ssh!me@",
+            "./sock",
+            "#I",
+            "a b",
+            "gw;rm",
+            "$HOST",
+            "ssh!gw!0",
+            "ssh!gw!70000",
+            "ssh!gw!x",
+        ] {
+            assert!(bad.parse::<Addr>().is_err(), "{bad}");
+        }
+        // Forms that were addresses before keep their meaning.
+        assert!(matches!("net!h!564".parse(), Ok(Addr::Tcp { .. })));
+        assert!(matches!("unix!gw".parse(), Ok(Addr::Unix(_))));
+        assert!(matches!("{gw}".parse(), Ok(Addr::Command(_))));
+    }
+
     #[test]
     fn displays_back_as_a_dial_string() {
-        for s in ["unix!/tmp/s", "tcp!127.0.0.1!5640", "{cat}"] {
+        for s in [
+            "unix!/tmp/s",
+            "tcp!127.0.0.1!5640",
+            "{cat}",
+            "ssh!gw",
+            "ssh!root@127.0.0.1!2222",
+            "ssh!gw!!-i /k",
+            "ssh!me@gw!22!-o BatchMode=yes -4",
+        ] {
             assert_eq!(s.parse::<Addr>().unwrap().to_string(), s);
         }
+        assert_eq!("me@gw".parse::<Addr>().unwrap().to_string(), "ssh!me@gw");
     }
 }

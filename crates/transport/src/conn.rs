@@ -1,11 +1,13 @@
 use std::io;
+use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::process::{Child, Command};
 
-use crate::Addr;
+use crate::{Addr, ssh};
 
 /// A connected byte stream, as two halves. A command's child process lives as long as the
 /// connection does.
@@ -62,25 +64,59 @@ pub async fn dial(addr: &Addr) -> io::Result<Conn> {
             Ok(Conn::from_stream(s))
         }
         Addr::Command(cmd) => {
-            let mut child = Command::new("sh")
-                .arg("-c")
-                .arg(cmd)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(named)?;
-            let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-                return Err(io::Error::other(format!(
-                    "dial {addr}: no pipes to the command"
-                )));
-            };
-            Ok(Conn {
-                reader: Box::new(stdout),
-                writer: Box::new(stdin),
-                child: Some(child),
-            })
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(cmd);
+            spawn(addr, c, "sh")
+        }
+        Addr::Ssh {
+            target,
+            port,
+            options,
+        } => {
+            let mut c = Command::new(ssh::PROGRAM);
+            c.args(ssh::args(target, *port, options).map_err(named)?);
+            spawn(addr, c, ssh::PROGRAM)
         }
     }
+}
+
+/// Starts a program that speaks 9P on its stdin/stdout; its stderr is ours (ssh's prompts
+/// and errors stay visible). It is killed when the connection is dropped, and reaped.
+fn spawn(addr: &Addr, mut c: Command, program: &str) -> io::Result<Conn> {
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("dial {addr}: cannot run {program}: {e}")))?;
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(io::Error::other(format!(
+            "dial {addr}: no pipes to the command"
+        )));
+    };
+    Ok(Conn {
+        reader: Box::new(stdout),
+        writer: Box::new(stdin),
+        child: Some(child),
+    })
+}
+
+/// Why a connection's program went away, if it did within `within`: "ssh exited with
+/// status 255". For error messages when 9P on its pipes fails at once (ssh could not log
+/// in, or the far side has no ninefold).
+pub async fn gone(addr: &Addr, child: &mut Child, within: Duration) -> Option<String> {
+    let status = tokio::time::timeout(within, child.wait())
+        .await
+        .ok()?
+        .ok()?;
+    let program = match addr {
+        Addr::Ssh { .. } => ssh::PROGRAM,
+        _ => "the command",
+    };
+    Some(match (status.code(), status.signal()) {
+        (Some(c), _) => format!("{program} exited with status {c}"),
+        (None, Some(s)) => format!("{program} was killed by signal {s}"),
+        _ => format!("{program} ended"),
+    })
 }

@@ -54,6 +54,13 @@ pub async fn listen(addr: &Addr, allow_remote_tcp: bool) -> io::Result<Listener>
             io::ErrorKind::InvalidInput,
             format!("cannot listen on a command address {addr}"),
         )),
+        Addr::Ssh { .. } => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "cannot listen on an ssh address {addr}: ssh starts `ninefold exportfs --stdio` \
+                 on the far side by itself"
+            ),
+        )),
     }
 }
 
