@@ -1,6 +1,12 @@
 //! Mount sources by dial string: `unix!path`, `tcp!host!port` (loopback, until an
-//! authenticated transport exists) and `{command args}`, a program speaking 9P on its
-//! standard input and output (seed 001: `mount {ndb/registry} /mnt/registry`).
+//! authenticated transport exists), `{command args}`, a program speaking 9P on its
+//! standard input and output (seed 001: `mount {ndb/registry} /mnt/registry`), and
+//! `host`, `user@host` or `ssh!user@host!port`: the system ssh running
+//! `ninefold exportfs --stdio` there (ninefold_transport's `ssh` module).
+//!
+//! `import host` is `mount` of what `host` names: a bare host is reached by ssh, whose far
+//! side serves its standard name space, so the attach name (import's remote path) picks
+//! the subtree. Any other dial string works too (`import unix!/tmp/ns.sock /net /n/net`).
 
 use std::sync::Arc;
 
@@ -26,16 +32,40 @@ impl Connector for Dialer {
         let conn = ninefold_transport::dial(&addr)
             .await
             .map_err(|e| Error::new(e.to_string()))?;
+        let mut child = conn.child;
         let msize = self.msize.unwrap_or(ninefold_proto::DEFAULT_MSIZE);
-        let client = Client::connect(conn.reader, conn.writer, msize).await?;
+        let client = match Client::connect(conn.reader, conn.writer, msize).await {
+            Ok(c) => c,
+            // ssh that could not log in, or a far side without ninefold: say that, not
+            // only that the pipe closed (ssh's own message is already on stderr).
+            Err(e) => {
+                let why = match child.as_mut() {
+                    Some(c) => ninefold_transport::gone(&addr, c, GONE_WAIT).await,
+                    None => None,
+                };
+                return Err(match why {
+                    Some(why) => Error::new(format!("{addr}: {why}: {e}")),
+                    None => e,
+                });
+            }
+        };
         Ok(Arc::new(Connection {
             client,
-            _child: conn.child,
+            _child: child,
         }))
+    }
+
+    /// `import host`: the same as mounting what `host` names; a bare `host` or `user@host`
+    /// is reached by ssh.
+    async fn import(&self, host: &str) -> Result<Arc<dyn Tree>> {
+        self.connect(host).await
     }
 }
 
-/// A 9P connection and, for `{command}`, the server process: it lives (and is killed
+/// How long a failed connection's program is given to exit, to report its status.
+const GONE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A 9P connection and, for `{command}` and ssh, the server process: it lives (and is killed
 /// and reaped) with the connection. When the program exits, every request on the mount
 /// fails with "i/o on hungup channel" instead of waiting.
 struct Connection {
