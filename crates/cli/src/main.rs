@@ -4,6 +4,7 @@
 mod dial;
 mod exportfs;
 mod fuse;
+mod import;
 mod kill;
 mod listen1;
 mod net;
@@ -44,6 +45,7 @@ enum Command {
     Ps(ps::Args),
     Kill(kill::KillArgs),
     Slay(kill::SlayArgs),
+    Import(import::Args),
 }
 
 /// Exit with this status and say nothing more (the command already did, or its program's
@@ -143,6 +145,7 @@ fn main() -> ExitCode {
             Command::Ps(a) => ps::run(a).await,
             Command::Kill(a) => kill::kill(a).await,
             Command::Slay(a) => kill::slay(a).await,
+            Command::Import(a) => import::run(a).await,
         }
     });
     let result = rt

@@ -99,9 +99,23 @@ impl Projector {
                 self.ns.unmount(new.as_deref(), old).await?;
                 self.project(&self.ns.path(old)?).await
             }
-            Op::Import { .. } => Err(Error::new(
-                "import: remote transports are not in this version yet",
-            )),
+            // The remote exportfs serves its standard name space; the attach name (the
+            // remote path) picks the subtree. The mount is recorded with `host` as its
+            // source, a dial string (`ninefold import` sends `ssh!user@host!port!options`),
+            // so `ns` prints `mount -a ssh!gw /net /net`, which reads back as the same
+            // import.
+            Op::Import {
+                flags,
+                host,
+                remote,
+                mountpoint,
+            } => {
+                let tree = self.connector.import(host).await?;
+                self.ns
+                    .mount(tree, host, mountpoint, *flags, remote)
+                    .await?;
+                self.project(&self.ns.path(mountpoint)?).await
+            }
             Op::Cd(_) => Err(Error::new("cd: change directory in your shell")),
             Op::Clear => Err(Error::new("clear: start a new session instead")),
             Op::Include(_) => Err(Error::new(". file: give the file to newns -n")),
