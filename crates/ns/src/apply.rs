@@ -136,10 +136,9 @@ impl Namespace {
                     mountpoint,
                 } => {
                     let r = match cx.connector.import(host).await {
-                        Ok(t) => {
-                            let name = format!("{host}!{remote}");
-                            self.mount(t, &name, mountpoint, *flags, remote).await
-                        }
+                        // Printed as a mount of the host's address with the remote path as
+                        // its spec, which reads back (ns has no import lines).
+                        Ok(t) => self.mount(t, host, mountpoint, *flags, remote).await,
                         Err(e) => Err(e),
                     };
                     (r, false)
