@@ -23,9 +23,11 @@ fn absolute(name: &str) -> Result<String> {
     Ok(cwd.join(name).display().to_string())
 }
 
-/// A mount source: dial strings and `{command}` as they are, file names made absolute.
+/// A mount source: dial strings and `{command}` as they are, file names made absolute. A
+/// bare word is a file when one by that name is here, else a host (ssh), as `import` takes.
 fn source(s: &str) -> Result<String> {
-    if s.starts_with('{') || s.contains('!') {
+    let path_like = s.starts_with(['/', '.', '#']);
+    if s.starts_with('{') || s.contains('!') || (!path_like && !std::path::Path::new(s).exists()) {
         Ok(s.to_string())
     } else {
         absolute(s)
