@@ -81,10 +81,10 @@ impl Process {
         Ok(s)
     }
 
-    /// Sends `sig` through the pidfd. A process that is gone (or a zombie, which signals
-    /// no longer reach) is "process exited"; the kernel's refusal is "permission denied".
-    pub fn signal(&self, sig: Signal) -> Result<()> {
-        self.live()?;
+    /// Sends `sig` through the pidfd, without reading /proc (so it never blocks): callers
+    /// check [`Process::live`] first, since a zombie silently gets nothing. A process that
+    /// was reaped is "process exited"; the kernel's refusal is "permission denied".
+    pub fn send(&self, sig: Signal) -> Result<()> {
         pidfd_send_signal(&self.pidfd, sig).map_err(|e| match e {
             rustix::io::Errno::SRCH => EXITED,
             e => Error::from_errno(e.raw_os_error()),
@@ -203,8 +203,9 @@ mod tests {
         assert!(parse_ctl(" \n").is_err());
     }
 
-    /// A pidfd whose start time no longer matches /proc (as when the pid was recycled)
-    /// sends nothing: the live process under that pid is untouched.
+    /// A pidfd whose start time no longer matches /proc (as when the pid was recycled) is
+    /// "process exited" to the check every signal passes first: the live process under
+    /// that pid is untouched.
     #[test]
     fn a_start_time_that_does_not_match_signals_nothing() {
         let mut child = std::process::Command::new("sleep")
@@ -214,7 +215,6 @@ mod tests {
         let pid = child.id();
         let mut p = Process::open(pid).unwrap();
         p.start += 1;
-        assert_eq!(p.signal(Signal::KILL), Err(EXITED));
         assert_eq!(p.live().map(drop), Err(EXITED));
         let st = ProcStat::read(pid).unwrap();
         assert!(!st.exited(), "{st:?}");

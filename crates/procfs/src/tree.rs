@@ -354,9 +354,9 @@ async fn list_root(inner: &Arc<Inner>) -> Vec<Stat> {
     out
 }
 
-/// The processes of process group `pgrp` other than `except` and ninefold itself (Plan 9's
-/// notepg skips the writer), each held by its own checked pidfd. Processes that go away or
-/// do not respond meanwhile are left out.
+/// The processes of process group `pgrp` that the principal may signal, other than
+/// `except` and ninefold itself (Plan 9's notepg skips the writer), each held by its own
+/// checked pidfd. Processes that go away or do not respond meanwhile are left out.
 async fn group_members(inner: &Arc<Inner>, pgrp: u32, except: u32) -> Result<Vec<Arc<Process>>> {
     let me = std::process::id();
     let pids: Vec<u32> = pids()?
@@ -366,11 +366,12 @@ async fn group_members(inner: &Arc<Inner>, pgrp: u32, except: u32) -> Result<Vec
     let mut out = Vec::new();
     for batch in pids.chunks(BATCH) {
         let reads = batch.iter().map(|&pid| {
-            off_thread(inner, pid, move |_| {
+            off_thread(inner, pid, move |inner| {
                 if ProcStat::read(pid)?.pgrp != pgrp {
                     return Ok(None);
                 }
                 let p = Process::open(pid)?;
+                inner.may_signal(&p)?;
                 // Checked again through the pidfd's process: it may have moved meanwhile.
                 Ok((p.live()?.pgrp == pgrp).then_some(p))
             })
@@ -382,7 +383,9 @@ async fn group_members(inner: &Arc<Inner>, pgrp: u32, except: u32) -> Result<Vec
 }
 
 /// Sends `sig` to `p`'s process group: `p` (unless it is ninefold) and every other member
-/// the principal may signal.
+/// the principal may signal. Every check is made first; the signals are then sent
+/// together, with no wait between them, so a flushed or interrupted write sends all or
+/// none.
 async fn signal_group(inner: &Arc<Inner>, p: &Arc<Process>, sig: Signal) -> Result<()> {
     let pgrp = {
         let p = p.clone();
@@ -394,17 +397,11 @@ async fn signal_group(inner: &Arc<Inner>, p: &Arc<Process>, sig: Signal) -> Resu
     };
     let others = group_members(inner, pgrp, p.pid).await?;
     if p.pid != std::process::id() {
-        let p = p.clone();
-        off_thread(inner, p.pid, move |_| p.signal(sig)).await?;
+        p.send(sig)?;
     }
     for m in others {
-        let pid = m.pid;
-        let r = off_thread(inner, pid, move |inner| {
-            inner.may_signal(&m)?;
-            m.signal(sig)
-        });
-        if let Err(e) = r.await {
-            tracing::debug!(pid, error = %e, "group member not signalled");
+        if let Err(e) = m.send(sig) {
+            tracing::debug!(pid = m.pid, error = %e, "group member not signalled");
         }
     }
     Ok(())
@@ -537,13 +534,13 @@ impl ProcNode {
         }
     }
 
-    /// Sends `sig` to `p`, if the principal may.
+    /// Sends `sig` to `p`, if the principal may. The checks read /proc off the async
+    /// threads; the signal is then sent in the same poll that returns, so a write that is
+    /// flushed (or interrupted through FUSE) has either sent it and replied, or not sent
+    /// it — never sent it and then failed.
     async fn signal(&self, p: &Arc<Process>, sig: Signal) -> Result<()> {
-        self.on(p, move |inner, p| {
-            inner.may_signal(p)?;
-            p.signal(sig)
-        })
-        .await
+        self.on(p, |inner, p| inner.may_signal(p)).await?;
+        p.send(sig)
     }
 
     /// Waits until `p` is stopped; "process exited" if it goes first. Polls, since Linux
@@ -560,14 +557,15 @@ impl ProcNode {
     }
 
     async fn ctl(&self, p: &Arc<Process>, msg: &str) -> Result<()> {
-        let ctl = parse_ctl(msg)?;
-        self.on(p, |inner, p| inner.may_signal(p)).await?;
-        match ctl {
+        match parse_ctl(msg)? {
             Ctl::Kill => self.signal(p, Signal::KILL).await,
             Ctl::Killgrp => signal_group(&self.inner, p, Signal::KILL).await,
             Ctl::Stop => self.signal(p, Signal::STOP).await,
             Ctl::Start => self.signal(p, Signal::CONT).await,
-            Ctl::Waitstop => self.wait_stopped(p).await,
+            Ctl::Waitstop => {
+                self.on(p, |inner, p| inner.may_signal(p)).await?;
+                self.wait_stopped(p).await
+            }
             Ctl::Startstop => {
                 self.signal(p, Signal::CONT).await?;
                 self.wait_stopped(p).await
