@@ -11,6 +11,7 @@ use ninefold_fs::synth::{Entry, SynthTree};
 use ninefold_fs::{Error, Tree};
 use ninefold_hostfs::HostTree;
 use ninefold_netfs::NetTree;
+use ninefold_procfs::ProcTree;
 
 use crate::apply::{Connector, Context};
 use crate::devices::{Devices, Posted};
@@ -69,6 +70,7 @@ pub fn devices(
     d.add('c', Arc::new(ConsTree::new(user)));
     d.add('e', Arc::new(env.clone()));
     d.add_fresh('|', Arc::new(PipeTree::new().with_owner(user)));
+    d.add('p', Arc::new(ProcTree::for_this_user()));
     (d, Standard { env, srv })
 }
 
