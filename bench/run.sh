@@ -2,6 +2,9 @@
 # Runs ninefold's benchmark suite and prints a markdown table (see BENCHMARKS.md).
 #
 #   bench/run.sh [ninefold-bench options]     e.g. --runs 3 --stat-ops 5000
+#   bench/run.sh fs [--quick] [--runs N] [--only b4,b5,b7]
+#                                             the file-system rows B4, B5, B7 (see bench/fs.sh;
+#                                             needs root; installs bwrap, sshd, sshfs if missing)
 #   bench/run.sh net [options]                the network rows B1, B3, B8 alone, e.g.
 #                                             --only b3 --runs 3 (see bench/src/net.rs)
 #
@@ -29,6 +32,13 @@ ninefold=$(printf '%s\n' "$bins" | grep '/ninefold$' | tail -n 1 || true)
 if [ -z "$bench" ] || [ -z "$ninefold" ]; then
     echo "bench/run.sh: cargo did not report the built binaries" >&2
     exit 1
+fi
+
+if [ "${1:-}" = fs ]; then
+    shift
+    echo "machine: $(nproc) cores, Linux $(uname -r); commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" >&2
+    sh "$root/bench/fs.sh" --bench "$bench" --ninefold "$ninefold" "$@"
+    exit
 fi
 
 if [ "${1:-}" = net ]; then

@@ -18,6 +18,10 @@
 //! run, and the median is reported with the range. The table is markdown on stdout;
 //! progress on stderr.
 //!
+//! The file-system rows (B4 FUSE read/write, B5 `ls -l`/stat, B7 `newns` start-up) are
+//! driven by `bench/fs.sh` (`bench/run.sh fs`), which uses the `time CMD…` and `stat-all
+//! DIR` helpers here.
+//!
 //! `ninefold-bench net …` runs the network rows instead (B1 stream, B3 dials, B8 idle
 //! conversations through `ninefold exportfs -r '#I'`): see `net.rs`.
 //!
@@ -29,6 +33,7 @@
 
 mod child;
 mod cpu;
+mod fs;
 mod net;
 mod ninep;
 mod raw;
@@ -61,6 +66,9 @@ fn run() -> Result<()> {
         ["raw-recv", addr, len, buf] => raw::recv_discard(addr, len.parse()?, buf.parse()?),
         ["raw-pong", addr, req, resp] => raw::pong(addr, req.parse()?, resp.parse()?),
         ["raw-sink", addr] => net::sink(addr),
+        // Helpers of the file-system rows (B4, B5, B7), which bench/fs.sh drives.
+        ["time", ..] => fs::time(&args[1..]),
+        ["stat-all", dir] => fs::stat_all(Path::new(dir)),
         // B3's dial taken apart, against a /net served by hand: see net.rs.
         ["dial-steps", net, target, dials] => net::dial_steps(net, target, dials.parse()?),
         // The network rows (B1, B3, B8) alone: see net.rs.
