@@ -697,7 +697,9 @@ impl Node for ProcNode {
                 cursor.read(offset, count)
             }
             Open::Text(t) => Ok(slice_at(t, offset, count)),
-            Open::No | Open::Write => Err(Error::BAD_USE),
+            // note opened for reading and writing: no note is ever pending.
+            Open::Write => Ok(Bytes::new()),
+            Open::No => Err(Error::BAD_USE),
         }
     }
 

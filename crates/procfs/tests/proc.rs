@@ -54,6 +54,9 @@ mod scenarios {
         );
         // Reading a note finds none pending.
         assert_eq!(cat(&r, &format!("{p}/note")).await, "");
+        let rw = open(&r, &format!("{p}/note"), om::ORDWR).await;
+        assert!(read_all(&rw).await.unwrap().is_empty());
+        bounded(rw.clunk()).await;
         // kill as a note is SIGTERM, which the process may catch.
         echo(&r, &format!("{p}/note"), "kill").await.unwrap();
         k.logs("TERM").await;
