@@ -88,10 +88,17 @@ impl Error {
             ("connection refused", 111),
             ("connection timed out", 110),
             ("address in use", 98),
+            ("process exited", 3),
         ];
+        let s = self.as_str();
+        if let Some(&(_, e)) = TABLE.iter().find(|(t, _)| *t == s) {
+            return e;
+        }
+        // Longer texts that start with a known one ("permission denied: process 4 belongs
+        // to root") mean the same.
         TABLE
             .iter()
-            .find(|(s, _)| *s == self.as_str())
+            .find(|(t, _)| s.strip_prefix(t).is_some_and(|rest| rest.starts_with(':')))
             .map_or(5, |&(_, e)| e)
     }
 }
@@ -172,5 +179,9 @@ mod tests {
         assert_eq!(e, Error::NOT_EMPTY);
         assert_eq!(Error::NOT_EMPTY.errno(), 39);
         assert_eq!(Error::new("something odd").errno(), 5);
+        assert_eq!(Error::new("permission denied: process 1 belongs to root").errno(), 13);
+        assert_eq!(Error::new("permission deniedish").errno(), 5);
+        assert_eq!(Error::new("process exited").errno(), 3);
+        assert_eq!(Error::new("mounted directory forbids creation").errno(), 13);
     }
 }
