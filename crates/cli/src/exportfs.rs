@@ -26,7 +26,8 @@ use crate::net::LOCAL;
 -r '#I'          this machine's network as Plan 9's /net (tcp, udp, cs, dns)\n  \
 -r PATH --ns F   the subtree PATH of the name space built from the default and F\n\n\
 Whoever can connect to an exported network can open connections from this machine and \
-listen on its ports as you: serve it only to yourself (a unix socket, which other users \
+listen on its ports as you, and through the name space's /prog signal your processes: serve \
+it only to yourself (a unix socket, which other users \
 cannot open by default) or to trusted clients. -R is an error with '#I': a network cannot \
 be made read-only. (A directory named #I is ./#I.)\n\n\
 Examples:\n  ninefold exportfs -r ~/src --listen 'unix!/tmp/src.sock'\n  \
