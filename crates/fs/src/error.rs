@@ -179,7 +179,10 @@ mod tests {
         assert_eq!(e, Error::NOT_EMPTY);
         assert_eq!(Error::NOT_EMPTY.errno(), 39);
         assert_eq!(Error::new("something odd").errno(), 5);
-        assert_eq!(Error::new("permission denied: process 1 belongs to root").errno(), 13);
+        assert_eq!(
+            Error::new("permission denied: process 1 belongs to root").errno(),
+            13
+        );
         assert_eq!(Error::new("permission deniedish").errno(), 5);
         assert_eq!(Error::new("process exited").errno(), 3);
         assert_eq!(Error::new("mounted directory forbids creation").errno(), 13);
