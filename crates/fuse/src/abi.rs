@@ -132,6 +132,7 @@ pub(crate) mod errno {
     pub(crate) const EINVAL: i32 = 22;
     pub(crate) const ENAMETOOLONG: i32 = 36;
     pub(crate) const ENOSYS: i32 = 38;
+    pub(crate) const ESTALE: i32 = 116;
 }
 
 /// Renameat2 flags.

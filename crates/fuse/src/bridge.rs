@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use ninefold_fs::{Error, NodeRef, Opened, Qid, QidType, Stat};
@@ -123,7 +123,9 @@ fn key(q: &Qid) -> Key {
 #[derive(Debug)]
 struct Inode {
     /// An unopened node for the file: walked from, cloned to open, stat'ed and wstat'ed.
-    fid: Arc<Fid>,
+    /// None until first needed for an inode looked up from a directory read's stats
+    /// (such an inode is also `stale`: [`Bridge::fresh`] walks it from its parent).
+    fid: Option<Arc<Fid>>,
     key: Key,
     /// The kernel's references (lookups not yet forgotten).
     nlookup: u64,
@@ -144,8 +146,137 @@ struct Inodes {
     next: u64,
 }
 
+/// The stats of recent directory reads, per directory inode: LOOKUP (and GETATTR of
+/// an inode not walked yet) is answered from them while they are younger than the
+/// mount's entry and attribute timeouts. Bounded in directories and in entries; any
+/// change made through the mount empties it.
+#[derive(Debug, Default)]
+struct DirCache {
+    dirs: HashMap<u64, CachedDir>,
+    entries: usize,
+    next_born: u64,
+}
+
+#[derive(Debug)]
+struct CachedDir {
+    /// Order of creation, for eviction of the oldest.
+    born: u64,
+    /// When the last stats were added.
+    last: Instant,
+    stats: HashMap<String, (Instant, Stat)>,
+}
+
+/// At most this many directories' stats are kept…
+const CACHE_DIRS: usize = 64;
+/// …and at most this many stats in all.
+const CACHE_ENTRIES: usize = 128 << 10;
+
+impl DirCache {
+    fn drop_dir(&mut self, dir: u64) {
+        if let Some(d) = self.dirs.remove(&dir) {
+            self.entries -= d.stats.len().min(self.entries);
+        }
+    }
+
+    fn evict_oldest(&mut self, keep: u64) -> bool {
+        let oldest = self
+            .dirs
+            .iter()
+            .filter(|&(&id, _)| id != keep)
+            .min_by_key(|(_, d)| d.born)
+            .map(|(&id, _)| id);
+        match oldest {
+            Some(id) => {
+                self.drop_dir(id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A listing of `dir` starts afresh: what was kept of it goes, as does anything
+    /// expired.
+    fn begin(&mut self, dir: u64, ttl: Duration) {
+        self.drop_dir(dir);
+        let now = Instant::now();
+        let old: Vec<u64> = self
+            .dirs
+            .iter()
+            .filter(|(_, d)| now.duration_since(d.last) >= ttl)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in old {
+            self.drop_dir(id);
+        }
+    }
+
+    /// Keeps the stats one 9P read of `dir` brought.
+    fn add(&mut self, dir: u64, stats: &[Stat]) {
+        let now = Instant::now();
+        if !self.dirs.contains_key(&dir) {
+            while self.dirs.len() >= CACHE_DIRS {
+                if !self.evict_oldest(dir) {
+                    break;
+                }
+            }
+            let born = self.next_born;
+            self.next_born += 1;
+            self.dirs.insert(
+                dir,
+                CachedDir {
+                    born,
+                    last: now,
+                    stats: HashMap::new(),
+                },
+            );
+        }
+        while self.entries + stats.len() > CACHE_ENTRIES {
+            if !self.evict_oldest(dir) {
+                break;
+            }
+        }
+        let Some(d) = self.dirs.get_mut(&dir) else {
+            return;
+        };
+        d.last = now;
+        for st in stats {
+            if self.entries >= CACHE_ENTRIES {
+                break;
+            }
+            // A union lists a name once per member; a walk finds the first.
+            if !d.stats.contains_key(&st.name) {
+                d.stats.insert(st.name.clone(), (now, st.clone()));
+                self.entries += 1;
+            }
+        }
+    }
+
+    /// The stat of `name` in `dir`, if read less than `ttl` ago.
+    fn get(&self, dir: u64, name: &str, ttl: Duration) -> Option<Stat> {
+        let (at, st) = self.dirs.get(&dir)?.stats.get(name)?;
+        (at.elapsed() < ttl).then(|| st.clone())
+    }
+
+    fn forget_name(&mut self, dir: u64, name: &str) {
+        if let Some(d) = self.dirs.get_mut(&dir)
+            && d.stats.remove(name).is_some()
+        {
+            self.entries = self.entries.saturating_sub(1);
+        }
+    }
+
+    fn clear(&mut self) {
+        if !self.dirs.is_empty() {
+            self.dirs.clear();
+            self.entries = 0;
+        }
+    }
+}
+
 #[derive(Debug)]
 struct DirState {
+    /// The directory's inode, whose stats the listing feeds to the [`DirCache`].
+    nodeid: u64,
     /// Entries read so far; kernel offset `i` is entry `i` (`.` and `..` first).
     entries: Vec<DirEntry>,
     /// Where the next 9P directory read continues.
@@ -213,6 +344,7 @@ pub(crate) struct Config {
 #[derive(Debug)]
 pub(crate) struct Bridge {
     inodes: Mutex<Inodes>,
+    dircache: Mutex<DirCache>,
     files: Mutex<HashMap<u64, Arc<OpenFile>>>,
     next_fh: AtomicU64,
     rt: Handle,
@@ -230,7 +362,7 @@ impl Bridge {
         map.insert(
             ROOT_ID,
             Inode {
-                fid: Fid::new(root, &rt),
+                fid: Some(Fid::new(root, &rt)),
                 key: root_key,
                 nlookup: 1,
                 cached_version: None,
@@ -247,6 +379,7 @@ impl Bridge {
                 by_qid,
                 next: ROOT_ID + 1,
             }),
+            dircache: Mutex::new(DirCache::default()),
             files: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             rt,
@@ -283,7 +416,7 @@ impl Bridge {
         {
             if id != ROOT_ID && id != parent {
                 ino.nlookup += 1;
-                ino.fid = fid;
+                ino.fid = Some(fid);
                 ino.parent = parent;
                 name.clone_into(&mut ino.name);
                 ino.stale = false;
@@ -297,7 +430,7 @@ impl Bridge {
         t.map.insert(
             id,
             Inode {
-                fid,
+                fid: Some(fid),
                 key: k,
                 nlookup: 1,
                 cached_version: None,
@@ -316,16 +449,20 @@ impl Bridge {
         let (mut names, start, want) = {
             let t = lock(&self.inodes);
             let ino = t.map.get(&nodeid).ok_or(errno::ENOENT)?;
-            if !ino.stale {
-                return Ok(ino.fid.clone());
+            if !ino.stale
+                && let Some(fid) = &ino.fid
+            {
+                return Ok(fid.clone());
             }
             let want = ino.key;
             let mut names = vec![ino.name.clone()];
             let mut cur = ino.parent;
             loop {
                 let up = t.map.get(&cur).ok_or(errno::ENOENT)?;
-                if !up.stale || cur == ROOT_ID {
-                    break (names, up.fid.clone(), want);
+                if (!up.stale || cur == ROOT_ID)
+                    && let Some(fid) = &up.fid
+                {
+                    break (names, fid.clone(), want);
                 }
                 if names.len() > 4096 {
                     return Err(errno::ENOENT);
@@ -338,15 +475,88 @@ impl Bridge {
         let walked = start.node.walk(&names).await.map_err(ex)?;
         let node = walked.node.ok_or(errno::ENOENT)?;
         if key(&node.qid()) != want {
-            return Err(errno::ENOENT);
+            // Another file now has the name (or a directory read's stats disagree with
+            // a walk): nothing cached may say otherwise, and the kernel looks it up
+            // again after ESTALE.
+            self.forget_stats(nodeid);
+            return Err(errno::ESTALE);
         }
         let fid = Fid::new(node, &self.rt);
         let mut t = lock(&self.inodes);
         if let Some(ino) = t.map.get_mut(&nodeid) {
-            ino.fid = fid.clone();
+            // Walked once per inode: a concurrent walk that finished first wins.
+            if !ino.stale
+                && let Some(have) = &ino.fid
+            {
+                return Ok(have.clone());
+            }
+            ino.fid = Some(fid.clone());
             ino.stale = false;
         }
         Ok(fid)
+    }
+
+    /// Drops the cached stat of the name `nodeid` was found by.
+    fn forget_stats(&self, nodeid: u64) {
+        let found = {
+            let t = lock(&self.inodes);
+            t.map.get(&nodeid).map(|i| (i.parent, i.name.clone()))
+        };
+        if let Some((parent, name)) = found {
+            lock(&self.dircache).forget_name(parent, &name);
+        }
+    }
+
+    /// How long a directory read's stats may answer: the shorter of the kernel's
+    /// timeouts.
+    fn stats_ttl(&self) -> Duration {
+        self.cfg.validity.entry.min(self.cfg.validity.attr)
+    }
+
+    /// Something changed through the mount: no cached stat is trusted.
+    fn changed(&self) {
+        lock(&self.dircache).clear();
+    }
+
+    /// Records one kernel reference to `name` in `parent`, known only by its stat from
+    /// a directory read: the inode is walked when first needed.
+    fn remember_lazy(&self, k: Key, parent: u64, name: &str) -> R<u64> {
+        let mut t = lock(&self.inodes);
+        if !t.map.contains_key(&parent) {
+            return Err(errno::ENOENT);
+        }
+        if let Some(&id) = t.by_qid.get(&k)
+            && let Some(ino) = t.map.get_mut(&id)
+        {
+            if id != ROOT_ID && id != parent {
+                ino.nlookup += 1;
+                if ino.parent != parent || ino.name != name {
+                    // Found by another path now: walked again by that one when used.
+                    ino.parent = parent;
+                    name.clone_into(&mut ino.name);
+                    ino.stale = true;
+                }
+            } else if id == parent {
+                ino.nlookup += 1;
+            }
+            return Ok(id);
+        }
+        let id = t.next;
+        t.next += 1;
+        t.map.insert(
+            id,
+            Inode {
+                fid: None,
+                key: k,
+                nlookup: 1,
+                cached_version: None,
+                parent,
+                name: name.to_owned(),
+                stale: true,
+            },
+        );
+        t.by_qid.insert(k, id);
+        Ok(id)
     }
 
     /// After directory `dir` was renamed: every inode beneath it is stale.
@@ -431,7 +641,7 @@ impl Bridge {
             if id == ROOT_ID {
                 return;
             }
-            ino.fid = fid;
+            ino.fid = Some(fid);
             name.clone_into(&mut ino.name);
             ino.stale = false;
             k.1.then_some(id)
@@ -500,6 +710,30 @@ impl Bridge {
     /// Serves one request (not INIT, DESTROY, FORGET or INTERRUPT, which the session
     /// handles itself).
     pub(crate) async fn call(&self, nodeid: u64, op: Op) -> Outcome {
+        // A change made through the mount empties the cache of directory reads' stats,
+        // before (so nothing answers from it meanwhile) and after (a listing read while
+        // the change was made may hold the old stat).
+        let changes = matches!(
+            op,
+            Op::SetAttr(_)
+                | Op::Write { .. }
+                | Op::Create { .. }
+                | Op::Mkdir { .. }
+                | Op::Mknod { .. }
+                | Op::Unlink { .. }
+                | Op::Rmdir { .. }
+                | Op::Rename { .. }
+        );
+        if !changes {
+            return self.serve(nodeid, op).await;
+        }
+        self.changed();
+        let out = self.serve(nodeid, op).await;
+        self.changed();
+        out
+    }
+
+    async fn serve(&self, nodeid: u64, op: Op) -> Outcome {
         match op {
             Op::Lookup { name } => self.lookup(nodeid, &name).await,
             Op::GetAttr { fh } => self.getattr(nodeid, fh).await.into(),
@@ -552,6 +786,13 @@ impl Bridge {
     async fn lookup(&self, parent: u64, name: &[u8]) -> Outcome {
         let r = async {
             let name = lookup_name(name)?;
+            if name != "." {
+                let cached = lock(&self.dircache).get(parent, name, self.stats_ttl());
+                if let Some(st) = cached {
+                    let id = self.remember_lazy(key(&st.qid), parent, name)?;
+                    return Ok((self.entry(id, &st), id));
+                }
+            }
             let pfid = self.fresh(parent).await?;
             if name == "." {
                 let st = pfid.node.stat().await.map_err(ex)?;
@@ -577,10 +818,30 @@ impl Bridge {
         // fstat on an open file stats that fid: opening /net's clone made it a ctl.
         let fid = match fh.map(|fh| self.file(fh)) {
             Some(Ok(f)) => f.fid.clone(),
-            _ => self.fresh(nodeid).await?,
+            _ => {
+                if let Some(st) = self.unwalked_stat(nodeid) {
+                    return Ok(self.attr_reply(&st));
+                }
+                self.fresh(nodeid).await?
+            }
         };
         let st = fid.node.stat().await.map_err(ex)?;
         Ok(self.attr_reply(&st))
+    }
+
+    /// For an inode not walked yet, the stat of its directory's recent read, if that
+    /// still names the same file.
+    fn unwalked_stat(&self, nodeid: u64) -> Option<Stat> {
+        let (parent, name, k) = {
+            let t = lock(&self.inodes);
+            let ino = t.map.get(&nodeid)?;
+            if ino.fid.is_some() {
+                return None;
+            }
+            (ino.parent, ino.name.clone(), ino.key)
+        };
+        let st = lock(&self.dircache).get(parent, &name, self.stats_ttl())?;
+        (key(&st.qid) == k).then_some(st)
     }
 
     async fn setattr(&self, nodeid: u64, a: SetAttrIn) -> R<Vec<u8>> {
@@ -806,6 +1067,7 @@ impl Bridge {
             fid,
             iounit: opened.iounit,
             kind: Kind::Dir(tokio::sync::Mutex::new(DirState {
+                nodeid,
                 entries: Vec::new(),
                 offset: 0,
                 eof: false,
@@ -839,6 +1101,7 @@ impl Bridge {
             ];
             d.offset = 0;
             d.eof = false;
+            lock(&self.dircache).begin(d.nodeid, self.stats_ttl());
         }
         let mut o = Out::with_capacity(size as usize);
         let mut i = usize::try_from(offset).unwrap_or(usize::MAX);
@@ -865,6 +1128,14 @@ impl Bridge {
             }
             d.offset += data.len() as u64;
             let stats = read_dir_entries(data).map_err(|_| errno::EIO)?;
+            if !self.stats_ttl().is_zero() {
+                let keep: Vec<Stat> = stats
+                    .iter()
+                    .filter(|st| valid_name(&st.name).is_ok())
+                    .cloned()
+                    .collect();
+                lock(&self.dircache).add(d.nodeid, &keep);
+            }
             for st in stats {
                 if valid_name(&st.name).is_err() {
                     continue;

@@ -39,14 +39,14 @@
 //! | FUSE | tree |
 //! |---|---|
 //! | inode | one qid (path, and whether a directory) ↔ one node id, holding an *unopened* node of the file and the parent and name it was found by; the most recent lookup's node replaces the older one (a host tree's nodes are lexical paths) |
-//! | LOOKUP | `walk1` from the parent's node, then `stat`; `.` is the parent itself, `..` never reaches the tree (the kernel resolves it) |
+//! | LOOKUP | from the stat the parent's most recent READDIR brought, if younger than the shorter of the entry and attribute timeouts and nothing was changed through the mount since: no call at all, the inode's node is walked (from its parent) when first needed; else `walk1` from the parent's node, then `stat`. `.` is the parent itself, `..` never reaches the tree (the kernel resolves it) |
 //! | FORGET, BATCH_FORGET | drop the kernel's references; at zero the inode and its node go (clunked): memory stays bounded by what the kernel caches |
 //! | OPEN | `clone_node` of the inode's node, then `open`: *every open is its own fid*, so opening `/net/tcp/clone` gives the ctl of a new conversation and reads of that file handle read that ctl |
 //! | RELEASE | `clunk` of that fid |
 //! | FLUSH | never sent: every open says FOPEN_NOFLUSH (and a FLUSH gets ENOSYS, after which the kernel sends none), so close(2) never waits on the bridge |
 //! | READ, WRITE | `read`/`write` of the open fid at the kernel's offset, as given |
-//! | OPENDIR, READDIR | a fid per open directory; 9P directory reads in order (the offset rule), entries kept, the kernel's offsets served as indices into them (`.` and `..` first); offset 0 reloads (rewinddir) |
-//! | GETATTR | `stat` of the inode's node, or of the open fid when the kernel names one (it does from read and write paths; fstat(2) stats the inode, so an fd opened on `clone` still shows clone's inode, as on v9fs) |
+//! | OPENDIR, READDIR | a fid per open directory; 9P directory reads in order (the offset rule), entries kept, the kernel's offsets served as indices into them (`.` and `..` first); offset 0 reloads (rewinddir). The entries' stats are also kept for LOOKUP, per directory inode (at most 64 directories and 131,072 stats; a write, setattr, create, mkdir, mknod, unlink, rmdir or rename through the mount drops them all) |
+//! | GETATTR | `stat` of the inode's node (of an inode not walked yet: the READDIR stat it was looked up from, while that is young enough), or of the open fid when the kernel names one (it does from read and write paths; fstat(2) stats the inode, so an fd opened on `clone` still shows clone's inode, as on v9fs) |
 //! | SETATTR | one `wstat` with "don't touch" in every field not set: mode (permission bits), size, atime, mtime; chown to anyone but the mounting user: EPERM |
 //! | CREATE, MKDIR, MKNOD (regular files) | `create` on a clone of the parent's node, then a `walk1` for the inode |
 //! | UNLINK, RMDIR | `walk1`, then `remove` |
