@@ -140,10 +140,17 @@ pub async fn run(a: Args, p: Prepared, fuse: FuseMounter) -> Result<()> {
     // Nested: start empty and replay the enclosing name space below, line by line.
     let base = p.parent_ns.as_ref().map(|_| "");
     let extra = if nested { None } else { p.extra.as_deref() };
-    let (ns, standard) =
-        ninefold_ns::standard_over(p.host, Some(p.plan9), &user, dialer.clone(), base, extra)
-            .await
-            .map_err(|e| nsfile_error(&a, e))?;
+    let (ns, standard) = ninefold_ns::standard_over(
+        p.host,
+        Some(p.plan9),
+        &user,
+        dialer.clone(),
+        Some(Arc::new(ninefold_session::SessionNs)),
+        base,
+        extra,
+    )
+    .await
+    .map_err(|e| nsfile_error(&a, e))?;
     let mut projector = Projector::new(ns, dialer.clone(), fuse);
     if let Some(text) = &p.parent_ns {
         copy_parent(&mut projector, text, dialer.as_ref()).await;

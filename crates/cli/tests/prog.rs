@@ -374,6 +374,8 @@ fn prog_in_a_session() {
         $NF kill --now $p
         wait $w; echo "kill: $(cat c.st)"
         echo bogus > /prog/$$/ctl 2>/dev/null || echo "bogus refused"
+        $NF bind /tmp /mnt
+        grep -x 'bind  /tmp /mnt' /prog/$$/ns
     "#;
     if !sessions_work() {
         return;
@@ -382,7 +384,7 @@ fn prog_in_a_session() {
     assert_eq!(
         text,
         format!(
-            "hangup: 129\nstopped: T Stopped\nargs: sleep 60\nps: {} sleep\nslay: 137\nkill: 143\nbogus refused\n",
+            "hangup: 129\nstopped: T Stopped\nargs: sleep 60\nps: {} sleep\nslay: 137\nkill: 143\nbogus refused\nbind  /tmp /mnt\n",
             me()
         )
     );

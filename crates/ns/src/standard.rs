@@ -11,7 +11,7 @@ use ninefold_fs::synth::{Entry, SynthTree};
 use ninefold_fs::{Error, Tree};
 use ninefold_hostfs::HostTree;
 use ninefold_netfs::NetTree;
-use ninefold_procfs::ProcTree;
+use ninefold_procfs::{NsSource, ProcTree};
 
 use crate::apply::{Connector, Context};
 use crate::devices::{Devices, Posted};
@@ -55,6 +55,7 @@ pub fn devices(
     user: &str,
     connector: Arc<dyn Connector>,
     root: Option<Arc<dyn Tree>>,
+    proc_ns: Option<Arc<dyn NsSource>>,
 ) -> (Devices, Standard) {
     let root = root.unwrap_or_else(root_device);
     let poster: ninefold_devs::Poster = Arc::new(move |source: String| {
@@ -70,7 +71,11 @@ pub fn devices(
     d.add('c', Arc::new(ConsTree::new(user)));
     d.add('e', Arc::new(env.clone()));
     d.add_fresh('|', Arc::new(PipeTree::new().with_owner(user)));
-    d.add('p', Arc::new(ProcTree::for_this_user()));
+    let procs = match proc_ns {
+        Some(source) => ProcTree::for_this_user().with_ns(source),
+        None => ProcTree::for_this_user(),
+    };
+    d.add('p', Arc::new(procs));
     (d, Standard { env, srv })
 }
 
@@ -85,22 +90,25 @@ pub async fn standard(
         HostTree::new(std::path::Path::new("/"), false)
             .map_err(|e| format!("cannot open /: {}", Error::from(e)))?,
     );
-    standard_over(host, None, user, connector, None, extra).await
+    standard_over(host, None, user, connector, None, None, extra).await
 }
 
 /// As [`standard`], over a host root opened earlier (a session opens it before it moves
 /// into its own root) and, if given, a tree of its own for `#/` (a session's is a private
 /// host directory, so that `mkdir /n/x` is seen by Linux and the name space alike), built
-/// from `base` instead of the default namespace file if given.
+/// from `base` instead of the default namespace file if given. `proc_ns` tells `/prog/N/ns`
+/// of processes in ninefold sessions.
+#[allow(clippy::too_many_arguments)]
 pub async fn standard_over(
     host: Arc<dyn Tree>,
     root: Option<Arc<dyn Tree>>,
     user: &str,
     connector: Arc<dyn Connector>,
+    proc_ns: Option<Arc<dyn NsSource>>,
     base: Option<&str>,
     extra: Option<&str>,
 ) -> std::result::Result<(Namespace, Standard), String> {
-    let (devs, standard) = devices(user, connector.clone(), root);
+    let (devs, standard) = devices(user, connector.clone(), root, proc_ns);
     let mut ns = Namespace::new(host, devs, user)
         .await
         .map_err(|e| format!("attach /: {e}"))?;

@@ -136,3 +136,15 @@ pub async fn request(sock: &Path, line: &str) -> std::result::Result<String, Str
         None => Err("the session closed the connection".into()),
     }
 }
+
+/// `/prog/N/ns` of a process in a session: asks that session (the socket named in the
+/// process's environment) for its name space.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionNs;
+
+#[async_trait::async_trait]
+impl ninefold_procfs::NsSource for SessionNs {
+    async fn ns(&self, _pid: u32, session: &str) -> Result<String> {
+        request(Path::new(session), "ns").await.map_err(Error::new)
+    }
+}

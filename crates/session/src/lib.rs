@@ -17,6 +17,6 @@ pub mod project;
 pub mod root;
 pub mod setup;
 
-pub use control::{Control, ENV, request, request_blocking};
+pub use control::{Control, ENV, SessionNs, request, request_blocking};
 pub use project::{FuseMount, FuseMounter, Projector};
 pub use setup::SetupError;
