@@ -1,8 +1,9 @@
 //! `#c`: the files' formats and values, checked against the host, directly and over 9P.
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
 mod common;
+
+use ninefold_testkit::scenario;
 
 mod scenarios {
     use std::sync::Arc;

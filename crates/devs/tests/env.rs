@@ -1,8 +1,9 @@
 //! `#e`: variables as files, one group per tree, copied by `clone`.
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
 mod common;
+
+use ninefold_testkit::scenario;
 
 mod scenarios {
     use std::sync::Arc;

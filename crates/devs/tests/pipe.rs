@@ -1,8 +1,9 @@
 //! `#|`: pipes both ways, EOF after clunk, blocked reads cancelled, backpressure.
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
 mod common;
+
+use ninefold_testkit::scenario;
 
 mod scenarios {
     use std::sync::Arc;

@@ -1,8 +1,9 @@
 //! `#s`: posting trees by API and by writing dial strings into new files.
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
 mod common;
+
+use ninefold_testkit::scenario;
 
 mod scenarios {
     use std::sync::{Arc, Mutex};

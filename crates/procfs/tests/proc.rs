@@ -4,8 +4,9 @@
 //! are refused.
 #![allow(clippy::unwrap_used)]
 
-#[macro_use]
 mod common;
+
+use ninefold_testkit::scenario;
 
 mod scenarios {
     use std::os::unix::process::ExitStatusExt;

@@ -3,46 +3,15 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ninefold_client::Client;
-use ninefold_fs::{Error, NodeRef, Result, Stat, Tree};
+use ninefold_fs::{NodeRef, Result, Stat};
 use ninefold_proto::om;
-use ninefold_server::{Config, serve_stream};
-
-pub const USER: &str = "glenda";
-
-/// The longest any single step may take.
-pub const STEP: Duration = Duration::from_secs(10);
+pub use ninefold_testkit::{USER, Via, attach, bounded, open, try_open, walk};
 
 /// How long a step that should stay blocked is watched.
 pub const BLOCKED: Duration = Duration::from_millis(200);
-
-/// How a scenario reaches the tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    Direct,
-    Served,
-}
-
-/// A root of `tree`, reached `via`.
-pub async fn attach(tree: Arc<dyn Tree>, via: Via) -> NodeRef {
-    match via {
-        Via::Direct => bounded(tree.attach(USER, "")).await.unwrap(),
-        Via::Served => {
-            let (a, b) = tokio::io::duplex(1 << 20);
-            tokio::spawn(serve_stream(tree, b, Config::default()));
-            let c = bounded(Client::connect_stream(a, 1 << 20)).await.unwrap();
-            Arc::new(bounded(c.attach_node(USER, "")).await.unwrap())
-        }
-    }
-}
-
-pub async fn bounded<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(STEP, f).await.expect("step timed out")
-}
 
 /// Asserts that `f` is still waiting after [`BLOCKED`], then drops it.
 ///
@@ -58,30 +27,6 @@ where
         panic!("expected to block, finished with {out:?}");
     }
     tokio::time::sleep(BLOCKED).await;
-}
-
-fn names(path: &str) -> Vec<String> {
-    path.split('/')
-        .filter(|e| !e.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-pub async fn walk(root: &NodeRef, path: &str) -> Result<NodeRef> {
-    let w = bounded(root.walk(&names(path))).await?;
-    w.node.ok_or(Error::NOT_FOUND)
-}
-
-pub async fn try_open(root: &NodeRef, path: &str, mode: u8) -> Result<NodeRef> {
-    let n = walk(root, path).await?;
-    bounded(n.open(mode)).await?;
-    Ok(n)
-}
-
-pub async fn open(root: &NodeRef, path: &str, mode: u8) -> NodeRef {
-    try_open(root, path, mode)
-        .await
-        .unwrap_or_else(|e| panic!("open {path}: {e}"))
 }
 
 /// Creates `name` in the directory `dir` (a path from `root`); the node is the new file.
@@ -162,28 +107,4 @@ pub async fn stat(root: &NodeRef, path: &str) -> Stat {
 /// The error's text, for errors that may come back over the wire.
 pub fn text<T: std::fmt::Debug>(r: Result<T>) -> String {
     r.expect_err("expected an error").as_str().to_owned()
-}
-
-/// Declares a scenario (a function in the file's `scenarios` module taking a `Via`) as two
-/// tests: one straight through the `Node` trait, one through ninefold's server and client.
-#[allow(unused_macros)]
-macro_rules! scenario {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn direct() {
-                let run = super::scenarios::$name(crate::common::Via::Direct);
-                tokio::time::timeout(std::time::Duration::from_secs(60), run)
-                    .await
-                    .expect("scenario timed out")
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn served() {
-                let run = super::scenarios::$name(crate::common::Via::Served);
-                tokio::time::timeout(std::time::Duration::from_secs(60), run)
-                    .await
-                    .expect("scenario timed out")
-            }
-        }
-    };
 }

@@ -1,42 +1,17 @@
 //! Helpers shared by the tests: a root reached either directly through the `Node` trait or
 //! through ninefold's own server and client, and bounded versions of the usual file calls.
-#![allow(clippy::unwrap_used, dead_code)]
+#![allow(clippy::unwrap_used, dead_code, unused_imports)]
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ninefold_client::Client;
-use ninefold_fs::{Error, NodeRef, Result, Stat, Tree};
+use ninefold_fs::{NodeRef, Result, Stat};
 use ninefold_netfs::NetTree;
-use ninefold_server::{Config, serve_stream};
-
-pub const USER: &str = "glenda";
-
-/// The longest any single step may take.
-pub const STEP: Duration = Duration::from_secs(10);
-
-/// How a scenario reaches the tree.
-#[derive(Debug, Clone, Copy)]
-pub enum Via {
-    Direct,
-    Served,
-}
-
-pub async fn root(via: Via) -> NodeRef {
-    let tree = NetTree::new();
-    match via {
-        Via::Direct => tree.attach(USER, "").await.unwrap(),
-        Via::Served => {
-            let (a, b) = tokio::io::duplex(1 << 20);
-            let tree: Arc<dyn Tree> = Arc::new(tree);
-            tokio::spawn(serve_stream(tree, b, Config::default()));
-            let c = Client::connect_stream(a, 1 << 20).await.unwrap();
-            Arc::new(c.attach_node(USER, "").await.unwrap())
-        }
-    }
-}
+pub use ninefold_testkit::{
+    STEP, USER, Via, attach, bounded, open, try_open, walk, within_scenario,
+};
 
 /// Runs `scenario` on a fresh tree, failing if the whole of it takes too long.
 pub async fn run<F, Fut>(via: Via, scenario: F)
@@ -44,38 +19,8 @@ where
     F: FnOnce(NodeRef) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let root = root(via).await;
-    tokio::time::timeout(Duration::from_secs(60), scenario(root))
-        .await
-        .expect("scenario timed out");
-}
-
-pub async fn bounded<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(STEP, f).await.expect("step timed out")
-}
-
-fn names(path: &str) -> Vec<String> {
-    path.split('/')
-        .filter(|e| !e.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-pub async fn walk(root: &NodeRef, path: &str) -> Result<NodeRef> {
-    let w = bounded(root.walk(&names(path))).await?;
-    w.node.ok_or(Error::NOT_FOUND)
-}
-
-pub async fn try_open(root: &NodeRef, path: &str, mode: u8) -> Result<NodeRef> {
-    let n = walk(root, path).await?;
-    bounded(n.open(mode)).await?;
-    Ok(n)
-}
-
-pub async fn open(root: &NodeRef, path: &str, mode: u8) -> NodeRef {
-    try_open(root, path, mode)
-        .await
-        .unwrap_or_else(|e| panic!("open {path}: {e}"))
+    let root = attach(Arc::new(NetTree::new()), via).await;
+    within_scenario(scenario(root)).await;
 }
 
 /// One read from offset 0, as text.
