@@ -1,12 +1,13 @@
 //! The `ninefold` binary as a user runs it: exportfs in the background, 9p commands against it.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ninefold");
+use common::BIN;
 
 /// A running `ninefold exportfs`, killed when dropped.
 struct Server {
@@ -46,31 +47,7 @@ impl Drop for Server {
 }
 
 fn ninefold(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    // Feed and drain from other threads: big outputs would otherwise fill the pipes.
-    std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("ninefold {args:?} did not finish in 30 s");
-        }
-    }
+    common::ninefold_bounded(args, stdin, Duration::from_secs(30))
 }
 
 fn ok(args: &[&str]) -> String {

@@ -2,33 +2,17 @@
 //! file, and a `{command}` mount whose program exits.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ninefold");
+use common::BIN;
 
 /// Runs ninefold with `args`; killed after 30 s.
 fn ninefold(args: &[&str]) -> Output {
-    let child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("ninefold {args:?} did not finish in 30 s");
-        }
-    }
+    common::ninefold_bounded(args, b"", Duration::from_secs(30))
 }
 
 fn ok(args: &[&str]) -> String {

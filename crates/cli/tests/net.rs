@@ -3,6 +3,8 @@
 //! when its guard is dropped.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -11,7 +13,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ninefold");
+use common::BIN;
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// A background `ninefold`, killed and reaped when dropped.
@@ -94,30 +96,7 @@ impl Drop for Bg {
 
 /// Runs `ninefold ARGS` with `stdin` as its input, at most LIMIT.
 fn ninefold(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(LIMIT) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("ninefold {args:?} did not finish in {LIMIT:?}");
-        }
-    }
+    common::ninefold_bounded(args, stdin, LIMIT)
 }
 
 /// The command fails with status `code` and exactly one line on stderr containing `want`.

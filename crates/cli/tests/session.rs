@@ -4,38 +4,24 @@
 //! skip is a failure.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ninefold");
+use common::BIN;
 
 /// Runs `script` with bash in a new session; killed after 60 s.
 fn session(script: &str, dir: &Path) -> Output {
-    let child = Command::new(BIN)
-        .args(["newns", "--", "bash", "-euc", script])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["newns", "--", "bash", "-euc", script])
         .env("NF", BIN)
         .env("T", dir)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("session did not end in 60 s: {script}");
-        }
-    }
+        .current_dir(dir);
+    common::run_bounded(cmd, b"", Duration::from_secs(60))
 }
 
 /// Whether sessions can run here; if not, why (and a failure when they are required).
