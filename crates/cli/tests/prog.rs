@@ -58,9 +58,15 @@ fn wait(child: &mut Child) -> ExitStatus {
             return s;
         }
         if Instant::now() > deadline {
+            // Say what was still running, and where it waited, before giving up.
+            let ps = Command::new("ps")
+                .args(["-eo", "pid,ppid,stat,wchan:24,args"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
             let _ = child.kill();
             let _ = child.wait();
-            panic!("timed out");
+            panic!("timed out; processes:\n{ps}");
         }
         std::thread::sleep(Duration::from_millis(10));
     }
