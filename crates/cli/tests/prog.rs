@@ -363,6 +363,9 @@ fn prog_in_a_session() {
             w=$!
             until [ -s "$1.pid" ]; do sleep 0.01; done
             p=$(cat "$1.pid")
+            # Signal sleep, not the shell it is forked from: before its exec that shell
+            # catches the signal and the note would be lost.
+            until [ "$(cat /proc/$p/comm 2>/dev/null)" = sleep ]; do sleep 0.01; done
         }
         run a
         echo hangup > /prog/$p/note
