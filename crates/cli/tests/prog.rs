@@ -356,9 +356,6 @@ fn sessions_work() -> bool {
 /// subshell, not of the shell that writes: a parent's write would be interrupted by the
 /// SIGCHLD its child's stop or death sends it (FUSE turns that into EINTR).
 #[test]
-#[ignore = "times out in fresh-clone CI runs (not locally): a note or ctl write through the \
-session's FUSE mount does not reach the process; suspected: FUSE_INTERRUPT from a signal \
-to the writing shell cancels the write. Run with --ignored; see the stop note."]
 fn prog_in_a_session() {
     let script = r#"
         run() {
