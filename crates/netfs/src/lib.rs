@@ -194,6 +194,7 @@ pub mod dial;
 mod dns;
 mod ipifc;
 mod node;
+pub mod policy;
 mod tcp;
 mod tree;
 mod udp;
@@ -202,6 +203,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ninefold_fs::{NodeRef, Result, Tree};
+
+pub use policy::{Policy, PolicyError};
 
 /// The IP device: `/tcp` and `/udp` on the host's sockets, `/ipifc` on its interfaces,
 /// with `/cs` and `/dns`.
