@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use crate::addr::{self, Local, LocalPort};
 use crate::ctl;
 use crate::ctl::Ctl;
+use crate::gate::Caller;
 use crate::tcp::{self, Listener, Opts, Stats, Stream};
 use crate::tree::ProtoId;
 use crate::udp::{self, Dgram};
@@ -324,11 +325,12 @@ impl Conv {
         }
     }
 
-    /// A write of `data`: bytes of the stream, or one datagram.
-    pub(crate) async fn write_data(&self, data: &[u8]) -> Result<u32> {
+    /// A write of `data`: bytes of the stream, or one datagram (whose destination, in
+    /// `headers` mode, `caller` must be allowed to reach).
+    pub(crate) async fn write_data(&self, data: &[u8], caller: &Caller) -> Result<u32> {
         match self.proto {
             ProtoId::Tcp => self.stream()?.write(data).await,
-            ProtoId::Udp => self.dgram()?.write(data).await,
+            ProtoId::Udp => self.dgram()?.write(data, |to| caller.send_to(to)).await,
         }
     }
 
@@ -382,14 +384,23 @@ impl Conv {
         let _ = rx.changed().await;
     }
 
-    /// Carries out one control message.
-    pub(crate) async fn ctl(self: &Arc<Self>, msg: Ctl) -> Result<()> {
+    /// Carries out one control message for `caller`, who must be allowed each connect
+    /// and announce before any socket is made. A refusal changes nothing.
+    pub(crate) async fn ctl(self: &Arc<Self>, msg: Ctl, caller: &Caller) -> Result<()> {
         if self.proto == ProtoId::Udp {
-            return self.udp_ctl(msg).await;
+            return self.udp_ctl(msg, caller).await;
         }
         match msg {
-            Ctl::Connect { remote, local } => self.connect(remote, local).await,
-            Ctl::Announce(local) => self.announce(local),
+            Ctl::Connect { remote, local } => {
+                caller.connect(self.proto, remote)?;
+                self.connect(remote, local).await
+            }
+            Ctl::Announce(local) => {
+                if let LocalPort::Num(port) = local.port {
+                    caller.announce(self.proto, local.ip, port)?;
+                }
+                self.announce(local)
+            }
             Ctl::Bind(local) => self.bind(local),
             Ctl::Hangup | Ctl::Reject => {
                 self.hangup(tcp::HANGUP);
@@ -411,10 +422,18 @@ impl Conv {
     }
 
     /// Carries out one control message of a UDP conversation.
-    async fn udp_ctl(&self, msg: Ctl) -> Result<()> {
+    async fn udp_ctl(&self, msg: Ctl, caller: &Caller) -> Result<()> {
         match msg {
-            Ctl::Connect { remote, local } => self.udp_connect(remote, local).await,
-            Ctl::Announce(local) => self.udp_announce(local),
+            Ctl::Connect { remote, local } => {
+                caller.connect(self.proto, remote)?;
+                self.udp_connect(remote, local).await
+            }
+            Ctl::Announce(local) => {
+                if let LocalPort::Num(port) = local.port {
+                    caller.announce(self.proto, local.ip, port)?;
+                }
+                self.udp_announce(local)
+            }
             Ctl::Bind(local) => self.bind(local),
             Ctl::Headers => {
                 let mut g = self.lock();

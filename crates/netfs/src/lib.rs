@@ -192,6 +192,7 @@ mod cs;
 mod ctl;
 pub mod dial;
 mod dns;
+mod gate;
 mod ipifc;
 mod node;
 pub mod policy;
@@ -211,6 +212,8 @@ pub use policy::{Policy, PolicyError};
 #[derive(Debug, Clone)]
 pub struct NetTree {
     net: Arc<tree::Net>,
+    /// `None`: no checks (connects and announces are still logged).
+    gate: Option<gate::Gate>,
 }
 
 impl NetTree {
@@ -229,6 +232,23 @@ impl NetTree {
     pub fn with_max_conversations(max: usize) -> NetTree {
         NetTree {
             net: Arc::new(tree::Net::new(max.max(1))),
+            gate: None,
+        }
+    }
+
+    /// The same tree, judging every `connect`, `announce` and `headers`-mode datagram of
+    /// every attach by `policy` as `principal` (see [`policy`]); refusals fail the write
+    /// with `permission denied: …`. The principal, not the attach name, owns the
+    /// conversations it opens. Clones of a tree share its conversations: a clone per
+    /// authenticated connection, each with its principal, shows every client one `/net`
+    /// in which no principal can use another's connections.
+    pub fn with_policy(self, policy: Arc<Policy>, principal: impl Into<String>) -> NetTree {
+        NetTree {
+            gate: Some(gate::Gate {
+                policy,
+                principal: principal.into().into(),
+            }),
+            ..self
         }
     }
 }
@@ -241,12 +261,18 @@ impl Default for NetTree {
 
 #[async_trait]
 impl Tree for NetTree {
-    /// Every attach sees the same device; `aname` is ignored. `uname` owns the
-    /// conversations the new fid's descendants open.
+    /// Every attach sees the same device; `aname` is ignored. The conversations the new
+    /// fid's descendants open are owned by the policy's principal, or by `uname` when the
+    /// tree has no policy (and it is then the principal logged).
     async fn attach(&self, uname: &str, _aname: &str) -> Result<NodeRef> {
+        let caller = gate::Caller::new(self.gate.as_ref(), uname);
+        // Owned by whom the policy judged: a principal cannot take over a connection
+        // another one was allowed to make by attaching with the same name.
+        let owner = caller.principal().clone();
         Ok(Arc::new(node::NetNode::new(
             self.net.clone(),
-            uname.into(),
+            owner,
+            Arc::new(caller),
             tree::Target::Root,
         )))
     }

@@ -9,6 +9,7 @@ use ninefold_fs::{DirCursor, Error, Node, NodeRef, Opened, Qid, Result, Stat};
 use ninefold_proto::om;
 
 use crate::conv::{Phase, Use};
+use crate::gate::Caller;
 use crate::tree::{ConvFile, Net, Target};
 use crate::{cs, ctl, dns};
 
@@ -16,6 +17,8 @@ pub(crate) struct NetNode {
     net: Arc<Net>,
     /// The attach name: who owns the conversations this fid opens.
     user: Arc<str>,
+    /// Who the policy judges and the log names.
+    caller: Arc<Caller>,
     state: Mutex<State>,
 }
 
@@ -54,10 +57,11 @@ impl std::fmt::Debug for NetNode {
 }
 
 impl NetNode {
-    pub(crate) fn new(net: Arc<Net>, user: Arc<str>, at: Target) -> NetNode {
+    pub(crate) fn new(net: Arc<Net>, user: Arc<str>, caller: Arc<Caller>, at: Target) -> NetNode {
         NetNode {
             net,
             user,
+            caller,
             state: Mutex::new(State { at, open: Open::No }),
         }
     }
@@ -145,6 +149,7 @@ impl Node for NetNode {
         Ok(Arc::new(NetNode::new(
             self.net.clone(),
             self.user.clone(),
+            self.caller.clone(),
             self.at(),
         )))
     }
@@ -154,6 +159,7 @@ impl Node for NetNode {
         Ok(Arc::new(NetNode::new(
             self.net.clone(),
             self.user.clone(),
+            self.caller.clone(),
             next,
         )))
     }
@@ -240,10 +246,10 @@ impl Node for NetNode {
             Target::Dns => self.answer(dns::query(offset, &data).await, data.len()),
             Target::File(c, ConvFile::Ctl) => {
                 let msg = ctl::parse(&data)?;
-                c.ctl(msg).await?;
+                c.ctl(msg, &self.caller).await?;
                 Ok(u32::try_from(data.len()).unwrap_or(u32::MAX))
             }
-            Target::File(c, ConvFile::Data) => c.write_data(&data).await,
+            Target::File(c, ConvFile::Data) => c.write_data(&data, &self.caller).await,
             Target::File(_, ConvFile::Err) | Target::Ipifc(_) => Err(Error::PERM),
             _ => Err(Error::BAD_USE),
         }

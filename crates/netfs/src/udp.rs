@@ -203,8 +203,13 @@ impl Dgram {
     }
 
     /// Sends one datagram: to the connected peer, or in `headers` mode to the header's
-    /// raddr!rport. A write shorter than a header is dropped, as Plan 9 drops it.
-    pub(crate) async fn write(&self, data: &[u8]) -> Result<u32> {
+    /// raddr!rport if `allow` lets it go there. A write shorter than a header is dropped,
+    /// as Plan 9 drops it.
+    pub(crate) async fn write(
+        &self,
+        data: &[u8],
+        allow: impl FnOnce(SocketAddr) -> Result<()>,
+    ) -> Result<u32> {
         if let Some(e) = self.hung_reason() {
             return Err(e);
         }
@@ -214,6 +219,7 @@ impl Dgram {
                 return Ok(len);
             };
             let to = self.destination(h)?;
+            allow(to)?;
             self.sock.send_to(body, to).await.map_err(host_error)?;
         } else if self.remote.is_some() {
             self.sock.send(data).await.map_err(host_error)?;
