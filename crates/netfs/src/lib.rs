@@ -25,7 +25,8 @@
 //! (Plan 9 addresses), `ctl` (parsing control messages), `tree` (layout, qids, stat),
 //! `conv` (conversations: lifetime and states), `tcp` and `udp` (host sockets), `cs` and
 //! `dns` (translation with the host's resolver), `ipifc` (the host's interfaces), `node`
-//! (the fid). [`dial`] is Plan 9's
+//! (the fid), [`policy`] (who may connect and announce where) and `gate` (where a fid's
+//! requests meet the policy, and the log). [`dial`] is Plan 9's
 //! dial(2) library (`dial`, `announce`, `listen`, `hangup`, and 9front's half-close as
 //! `Conn::close_write`) on any `/net` root `NodeRef`: this tree, or a remote `/net` through
 //! ninefold-client. To save round trips through a remote `/net` it does not ask cs about a
@@ -107,6 +108,40 @@
 //! `tos` apply as on TCP; `close`, `accept`, `ignoreadvice` and the like are ignored;
 //! `keepalive` is `unknown control request`, as `headers` is on TCP.
 //!
+//! # Export policy
+//!
+//! Whoever can mount this tree originates traffic from the host and reaches its loopback
+//! services (`security.md` §1.10). [`NetTree::with_policy`] gives a tree a [`Policy`] and
+//! the principal it judges (the authenticated peer, not the attach name): every `connect`
+//! (TCP and UDP, the remote address) and `announce` (the local address; every address is
+//! `*`) is checked before any socket is made, and so is the destination of every datagram
+//! written in UDP `headers` mode. A refusal fails that write with `permission denied: alice
+//! may not connect to tcp!127.0.0.1!22 (net policy)` (EACCES through Linux's 9P client)
+//! and leaves the conversation as it was, so it can dial again. The principal owns the
+//! conversations it opens (the attach name does without a policy), so one principal cannot
+//! open another's connection through a shared tree. A tree without a policy checks nothing.
+//!
+//! The policy is an allow-list, one rule per line, `#` comments:
+//!
+//! ```text
+//! # PRINCIPAL  OP        PROTO  ADDRESS          PORTS
+//! alice        connect   tcp    198.51.100.0/24  80,443,8000-8080
+//! alice        announce  tcp    *                8080
+//! bob          connect   tcp    127.0.0.1        22
+//! ```
+//!
+//! PRINCIPAL is a name or `*`; OP `connect` or `announce` (one never implies the other);
+//! PROTO `tcp`, `udp` or `*`; ADDRESS `*` or a block (`2001:db8::/32`, a bare address);
+//! PORTS `*`, a port, a range or a comma list. Loopback, link-local, `0.0.0.0/8`, `::` and
+//! the IPv6 metadata address are opened only by a rule whose block lies inside them, so
+//! `* connect * * *` does not reach `127.0.0.1`; IPv4-mapped addresses count as IPv4. The
+//! details are in [`policy`]. Not checked: the local address a `connect` binds to
+//! (`connect addr!port local`), and calls taken by `listen` on an allowed announcement.
+//!
+//! Every connect and announce is logged (tracing, info) with the principal — the attach
+//! name when there is no policy — and the address, `connect tcp!198.51.100.2!80`; every
+//! refusal at warn.
+//!
 //! # Where Plan 9, 9front and Inferno differ, and what this tree does
 //!
 //! - **Permissions**: 9front checks a conversation's owner against the owner bits and
@@ -183,8 +218,6 @@
 //! - dns RR types beyond A, AAAA and PTR (needs a resolver library), and reverse lookups
 //!   through DNS rather than `/etc/hosts`.
 //! - wstat of `ctl`/`data` (owner and permission changes).
-//! - An export policy (which principals may connect or announce where): see `security.md`
-//!   §1.10 — serve this tree only to trusted clients until it exists.
 
 mod addr;
 mod conv;
