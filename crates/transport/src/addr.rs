@@ -13,6 +13,13 @@ pub enum Addr {
     Tcp { host: String, port: u16 },
     /// `{command args}`: a program speaking 9P on its stdin/stdout.
     Command(String),
+    /// `tls!host!port[!option…]`: TLS 1.3 with Ed25519 keys on both sides (see
+    /// [`crate::tls`]); options are `tofu` or a `SHA256:…` fingerprint to pin.
+    Tls {
+        host: String,
+        port: u16,
+        options: Vec<String>,
+    },
     /// `ssh!user@host[!port[!options]]`, or a bare `host` or `user@host`: the system `ssh`
     /// running `ninefold exportfs --stdio` on `target` (see [`crate::ssh`]). `options` are
     /// extra ssh arguments, written after the port separated by blanks
@@ -27,7 +34,7 @@ pub enum Addr {
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum AddrError {
     #[error(
-        "bad address {0:?}: expected unix!/path, tcp!host!port, {{command}}, host, user@host \
+        "bad address {0:?}: expected unix!/path, tcp!host!port, tls!host!port, {{command}}, host, user@host \
          or ssh!user@host!port"
     )]
     Syntax(String),
@@ -77,6 +84,19 @@ impl FromStr for Addr {
         let mut parts = s.splitn(3, '!');
         match (parts.next(), parts.next(), parts.next()) {
             (Some("unix"), Some(path), None) if !path.is_empty() => Ok(Addr::Unix(path.into())),
+            (Some("tls"), Some(host), Some(rest)) if !host.is_empty() => {
+                let mut words = rest.split('!');
+                let port_name = words.next().unwrap_or_default();
+                let port = service_port(port_name).ok_or_else(|| AddrError::Service {
+                    addr: s.to_owned(),
+                    service: port_name.to_owned(),
+                })?;
+                Ok(Addr::Tls {
+                    host: unbracket(host),
+                    port,
+                    options: words.filter(|w| !w.is_empty()).map(str::to_owned).collect(),
+                })
+            }
             (Some("tcp" | "net"), Some(host), Some(port)) if !host.is_empty() => {
                 // Plan 9 allows trailing !options; none apply here.
                 let port_name = port.split('!').next().unwrap_or(port);
@@ -85,16 +105,20 @@ impl FromStr for Addr {
                     service: port_name.to_owned(),
                 })?;
                 Ok(Addr::Tcp {
-                    host: host
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .to_owned(),
+                    host: unbracket(host),
                     port,
                 })
             }
             _ => Err(syntax()),
         }
     }
+}
+
+/// `[::1]` → `::1`.
+fn unbracket(host: &str) -> String {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned()
 }
 
 /// `TARGET[!PORT[!OPTIONS]]` after `ssh!`.
@@ -153,6 +177,14 @@ impl fmt::Display for Addr {
         match self {
             Addr::Unix(p) => write!(f, "unix!{}", p.display()),
             Addr::Tcp { host, port } => write!(f, "tcp!{host}!{port}"),
+            Addr::Tls {
+                host,
+                port,
+                options,
+            } => {
+                write!(f, "tls!{host}!{port}")?;
+                options.iter().try_for_each(|o| write!(f, "!{o}"))
+            }
             Addr::Command(c) => write!(f, "{{{c}}}"),
             Addr::Ssh {
                 target,
@@ -217,6 +249,29 @@ mod tests {
             Err(AddrError::Service { .. })
         ));
         assert!("tcp!h!70000".parse::<Addr>().is_err());
+    }
+
+    #[test]
+    fn tls_addresses() {
+        assert_eq!(
+            "tls!192.0.2.1!exportfs".parse(),
+            Ok(Addr::Tls {
+                host: "192.0.2.1".into(),
+                port: 17007,
+                options: vec![]
+            })
+        );
+        assert_eq!(
+            "tls![2001:db8::1]!5640!SHA256:abc!tofu".parse(),
+            Ok(Addr::Tls {
+                host: "2001:db8::1".into(),
+                port: 5640,
+                options: vec!["SHA256:abc".into(), "tofu".into()]
+            })
+        );
+        for bad in ["tls!h", "tls!!1", "tls!h!x", "tls!h!"] {
+            assert!(bad.parse::<Addr>().is_err(), "{bad}");
+        }
     }
 
     fn ssh(target: &str, port: Option<u16>, options: &[&str]) -> Addr {
@@ -287,6 +342,8 @@ mod tests {
             "ssh!root@127.0.0.1!2222",
             "ssh!gw!!-i /k",
             "ssh!me@gw!22!-o BatchMode=yes -4",
+            "tls!192.0.2.1!17007",
+            "tls!gw!564!tofu",
         ] {
             assert_eq!(s.parse::<Addr>().unwrap().to_string(), s);
         }

@@ -63,6 +63,13 @@ pub async fn dial(addr: &Addr) -> io::Result<Conn> {
             s.set_nodelay(true)?;
             Ok(Conn::from_stream(s))
         }
+        Addr::Tls {
+            host,
+            port,
+            options,
+        } => crate::tls::connect(host, *port, options)
+            .await
+            .map_err(named),
         Addr::Command(cmd) => {
             let mut c = Command::new("sh");
             c.arg("-c").arg(cmd);

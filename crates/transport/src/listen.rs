@@ -1,16 +1,76 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use tokio::net::{TcpListener, UnixListener, UnixStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
-use crate::{Addr, Conn};
+use crate::{Addr, Conn, tls};
 
 /// A listening socket. A unix socket's file is removed when the listener is dropped.
 #[derive(Debug)]
 pub enum Listener {
     Unix(UnixListener, PathBuf),
     Tcp(TcpListener),
+    Tls(TcpListener, Arc<tls::Server>),
+}
+
+/// Who is at the other end of an established connection.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Where from: `unix!/path`, `tcp!addr!port`, `tls!addr!port`.
+    pub addr: String,
+    /// Who, as the transport proved it: a unix peer's user (the kernel says), a TLS
+    /// client's principal (its key says). None for plain TCP, which proves nothing.
+    pub principal: Option<String>,
+}
+
+/// An accepted connection not yet ready for 9P: a TLS handshake is still to come. It is
+/// finished by [`Incoming::establish`], in the connection's own task, so that a slow or
+/// hostile client never holds up the accept loop.
+#[derive(Debug)]
+pub enum Incoming {
+    Ready(Conn, Peer),
+    Tls(TcpStream, SocketAddr, Arc<tls::Server>),
+}
+
+impl Incoming {
+    /// The peer's address, for logs before the connection is established.
+    pub fn addr(&self) -> String {
+        match self {
+            Incoming::Ready(_, p) => p.addr.clone(),
+            Incoming::Tls(_, a, _) => format!("tls!{}!{}", a.ip(), a.port()),
+        }
+    }
+
+    pub async fn establish(self) -> io::Result<(Conn, Peer)> {
+        match self {
+            Incoming::Ready(c, p) => Ok((c, p)),
+            Incoming::Tls(s, a, server) => {
+                let (conn, principal) = server.accept(s).await?;
+                Ok((
+                    conn,
+                    Peer {
+                        addr: format!("tls!{}!{}", a.ip(), a.port()),
+                        principal: Some(principal),
+                    },
+                ))
+            }
+        }
+    }
+}
+
+/// Listens for TLS connections on `addr` (a `tls!` address), admitting the clients
+/// `server` knows.
+pub async fn listen_tls(addr: &Addr, server: tls::Server) -> io::Result<Listener> {
+    let Addr::Tls { host, port, .. } = addr else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{addr} is not a tls! address"),
+        ));
+    };
+    let l = bind_tcp(addr, host, *port, true).await?;
+    Ok(Listener::Tls(l, Arc::new(server)))
 }
 
 /// Listens on `addr`. Plain TCP carries no authentication, so unless `allow_remote_tcp` it
@@ -23,32 +83,13 @@ pub async fn listen(addr: &Addr, allow_remote_tcp: bool) -> io::Result<Listener>
                 .map_err(|e| io::Error::new(e.kind(), format!("listen {addr}: {e}")))?;
             Ok(Listener::Unix(l, path.clone()))
         }
-        Addr::Tcp { host, port } => {
-            let host = if host == "*" {
-                "0.0.0.0"
-            } else {
-                host.as_str()
-            };
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, *port))
-                .await
-                .map_err(|e| io::Error::new(e.kind(), format!("listen {addr}: {e}")))?
-                .collect();
-            let Some(first) = addrs.first() else {
-                return Err(io::Error::other(format!("listen {addr}: no address")));
-            };
-            if !allow_remote_tcp && !addrs.iter().all(|a| is_loopback(a.ip())) {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    format!(
-                        "listen {addr}: plain TCP has no authentication; only loopback addresses \
-                         (127.0.0.1, ::1) may be used"
-                    ),
-                ));
-            }
-            let l = TcpListener::bind(first)
-                .await
+        Addr::Tcp { host, port } => Ok(Listener::Tcp(
+            bind_tcp(addr, host, *port, allow_remote_tcp).await?,
+        )),
+        Addr::Tls { .. } => {
+            let server = tls::Server::from_home()
                 .map_err(|e| io::Error::new(e.kind(), format!("listen {addr}: {e}")))?;
-            Ok(Listener::Tcp(l))
+            listen_tls(addr, server).await
         }
         Addr::Command(_) => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -62,6 +103,36 @@ pub async fn listen(addr: &Addr, allow_remote_tcp: bool) -> io::Result<Listener>
             ),
         )),
     }
+}
+
+/// A TCP socket on `host!port` (`*`: every IPv4 address), loopback only unless
+/// `allow_remote`.
+async fn bind_tcp(
+    addr: &Addr,
+    host: &str,
+    port: u16,
+    allow_remote: bool,
+) -> io::Result<TcpListener> {
+    let host = if host == "*" { "0.0.0.0" } else { host };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("listen {addr}: {e}")))?
+        .collect();
+    let Some(first) = addrs.first() else {
+        return Err(io::Error::other(format!("listen {addr}: no address")));
+    };
+    if !allow_remote && !addrs.iter().all(|a| is_loopback(a.ip())) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "listen {addr}: plain TCP has no authentication; only loopback addresses \
+                 (127.0.0.1, ::1) may be used"
+            ),
+        ));
+    }
+    TcpListener::bind(first)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("listen {addr}: {e}")))
 }
 
 fn is_loopback(ip: IpAddr) -> bool {
@@ -100,20 +171,32 @@ async fn remove_stale_socket(path: &PathBuf) -> io::Result<()> {
 }
 
 impl Listener {
-    /// The next connection, with a printable name for its peer.
-    pub async fn accept(&self) -> io::Result<(Conn, String)> {
+    /// The next connection. A TLS one still has its handshake to do
+    /// ([`Incoming::establish`]).
+    pub async fn accept(&self) -> io::Result<Incoming> {
         match self {
             Listener::Unix(l, path) => {
                 let (s, _) = l.accept().await?;
-                Ok((Conn::from_stream(s), format!("unix!{}", path.display())))
+                let principal = s.peer_cred().ok().map(|c| user_name(c.uid()));
+                let peer = Peer {
+                    addr: format!("unix!{}", path.display()),
+                    principal,
+                };
+                Ok(Incoming::Ready(Conn::from_stream(s), peer))
             }
             Listener::Tcp(l) => {
-                let (s, peer) = l.accept().await?;
+                let (s, a) = l.accept().await?;
                 s.set_nodelay(true)?;
-                Ok((
-                    Conn::from_stream(s),
-                    format!("tcp!{}!{}", peer.ip(), peer.port()),
-                ))
+                let peer = Peer {
+                    addr: format!("tcp!{}!{}", a.ip(), a.port()),
+                    principal: None,
+                };
+                Ok(Incoming::Ready(Conn::from_stream(s), peer))
+            }
+            Listener::Tls(l, server) => {
+                let (s, a) = l.accept().await?;
+                s.set_nodelay(true)?;
+                Ok(Incoming::Tls(s, a, server.clone()))
             }
         }
     }
@@ -129,6 +212,14 @@ impl Listener {
                     port: a.port(),
                 })
             }
+            Listener::Tls(l, _) => {
+                let a = l.local_addr()?;
+                Ok(Addr::Tls {
+                    host: a.ip().to_string(),
+                    port: a.port(),
+                    options: Vec::new(),
+                })
+            }
         }
     }
 }
@@ -139,6 +230,20 @@ impl Drop for Listener {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// A uid's login name from the password database, or the number.
+fn user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
 }
 
 #[cfg(test)]
