@@ -44,6 +44,8 @@ struct Pending {
     tags: IdAlloc<u16>,
     /// The connection is gone: no new requests.
     closed: bool,
+    /// Why, when the transport said (a TLS refusal, a reset): added to hang-up errors.
+    cause: Option<String>,
     /// Fids that flushed requests created after all; they need clunking.
     orphans: Vec<u32>,
 }
@@ -118,6 +120,7 @@ impl Client {
                 // NOTAG is Tversion's alone.
                 tags: IdAlloc::<u16>::new(0, NOTAG),
                 closed: false,
+                cause: None,
                 orphans: Vec::new(),
             }),
             fids: Mutex::new(IdAlloc::<u32>::new(0, NOFID)),
@@ -152,7 +155,7 @@ impl Client {
             version: VERSION_9P2000.into(),
         };
         self.send(NOTAG, &msg).await?;
-        match rx.await.map_err(|_| Error::HUNGUP)? {
+        match rx.await.map_err(|_| self.hungup())? {
             Rmsg::Version { msize: m, version } if version == VERSION_9P2000 => {
                 if !(MIN_MSIZE..=msize).contains(&m) {
                     return Err(Error::new(format!("server chose an unusable msize {m}")));
@@ -194,16 +197,21 @@ impl Client {
         guard.state = State::Sent;
         let reply = rx.await;
         guard.state = State::Answered;
-        match reply.map_err(|_| Error::HUNGUP)? {
+        match reply.map_err(|_| self.hungup())? {
             Rmsg::Error { ename } => Err(Error::new(ename)),
             r => Ok(r),
         }
     }
 
+    /// The error for a request the connection's end left unanswered.
+    fn hungup(&self) -> Error {
+        hungup(&self.inner.shared.pending())
+    }
+
     fn register(&self) -> Result<(u16, oneshot::Receiver<Rmsg>)> {
         let mut p = self.inner.shared.pending();
         if p.closed {
-            return Err(Error::HUNGUP);
+            return Err(hungup(&p));
         }
         let tag = p
             .tags
@@ -224,7 +232,7 @@ impl Client {
                 payload,
             })
             .await
-            .map_err(|_| Error::HUNGUP)
+            .map_err(|_| self.hungup())
     }
 
     pub(crate) fn alloc_fid(&self) -> Result<u32> {
@@ -375,6 +383,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
             Ok(None) => break,
             Err(e) => {
                 tracing::debug!(error = %e, "9P connection failed");
+                shared.pending().cause = Some(e.to_string());
                 break;
             }
         };
@@ -384,6 +393,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
                 // A reply we cannot parse leaves its caller waiting forever: give up on the
                 // connection rather than guess.
                 tracing::warn!(error = %e, "malformed reply from server");
+                shared.pending().cause = Some(format!("malformed reply: {e}"));
                 break;
             }
         };
@@ -393,6 +403,15 @@ async fn read_replies<R: AsyncRead + Unpin>(
     p.closed = true;
     // Dropping the senders wakes every waiting caller with a hang-up.
     p.slots.clear();
+}
+
+/// "i/o on hungup channel", with the cause if one is known (the errno stays EIO: Plan 9
+/// error strings match by prefix).
+fn hungup(p: &Pending) -> Error {
+    match &p.cause {
+        Some(c) => Error::new(format!("{}: {c}", Error::HUNGUP)),
+        None => Error::HUNGUP,
+    }
 }
 
 fn deliver(shared: &Shared, tag: u16, msg: Rmsg) {
