@@ -69,4 +69,5 @@ mod standard;
 pub use dialer::Dialer;
 pub use standard::{
     DEFAULT_NS, PLAN9_DIRS, Standard, devices as standard_devices, standard, standard_over,
+    standard_with_net,
 };

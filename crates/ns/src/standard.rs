@@ -49,13 +49,15 @@ pub fn root_device() -> Arc<dyn Tree> {
     )))
 }
 
-/// `#/` (`root`, or [`root_device`]), `#I`, `#s`, `#c`, `#e`, `#|`. Dial strings written
-/// into new `/srv` files are connected with `connector`.
+/// `#/` (`root`, or [`root_device`]), `#I` (`net`, or this machine's whole network), `#s`,
+/// `#c`, `#e`, `#|`. Dial strings written into new `/srv` files are connected with
+/// `connector`.
 pub fn devices(
     user: &str,
     connector: Arc<dyn Connector>,
     root: Option<Arc<dyn Tree>>,
     proc_ns: Option<Arc<dyn NsSource>>,
+    net: Option<Arc<dyn Tree>>,
 ) -> (Devices, Standard) {
     let root = root.unwrap_or_else(root_device);
     let poster: ninefold_devs::Poster = Arc::new(move |source: String| {
@@ -66,7 +68,7 @@ pub fn devices(
     let env = EnvTree::from_process().with_owner(user);
     let mut d = Devices::new();
     d.add('/', root);
-    d.add('I', Arc::new(NetTree::new()));
+    d.add('I', net.unwrap_or_else(|| Arc::new(NetTree::new())));
     d.add_srv('s', Arc::new(srv.clone()), Arc::new(SrvPosts(srv.clone())));
     d.add('c', Arc::new(ConsTree::new(user)));
     d.add('e', Arc::new(env.clone()));
@@ -93,6 +95,22 @@ pub async fn standard(
     standard_over(host, None, user, connector, None, None, extra).await
 }
 
+/// As [`standard`], with `net` as `#I` (bound at /net): an exporter gives each remote
+/// principal a network that keeps to its policy.
+pub async fn standard_with_net(
+    user: &str,
+    connector: Arc<dyn Connector>,
+    net: Arc<dyn Tree>,
+    extra: Option<&str>,
+) -> std::result::Result<(Namespace, Standard), String> {
+    let host: Arc<dyn Tree> = Arc::new(
+        HostTree::new(std::path::Path::new("/"), false)
+            .map_err(|e| format!("cannot open /: {}", Error::from(e)))?,
+    );
+    let (devs, standard) = devices(user, connector.clone(), None, None, Some(net));
+    build(host, devs, standard, user, connector, None, extra).await
+}
+
 /// As [`standard`], over a host root opened earlier (a session opens it before it moves
 /// into its own root) and, if given, a tree of its own for `#/` (a session's is a private
 /// host directory, so that `mkdir /n/x` is seen by Linux and the name space alike), built
@@ -108,7 +126,21 @@ pub async fn standard_over(
     base: Option<&str>,
     extra: Option<&str>,
 ) -> std::result::Result<(Namespace, Standard), String> {
-    let (devs, standard) = devices(user, connector.clone(), root, proc_ns);
+    let (devs, standard) = devices(user, connector.clone(), root, proc_ns, None);
+    build(host, devs, standard, user, connector, base, extra).await
+}
+
+/// The name space over `host` with `devs`: the default namespace file (or `base`), then
+/// `extra`.
+async fn build(
+    host: Arc<dyn Tree>,
+    devs: Devices,
+    standard: Standard,
+    user: &str,
+    connector: Arc<dyn Connector>,
+    base: Option<&str>,
+    extra: Option<&str>,
+) -> std::result::Result<(Namespace, Standard), String> {
     let mut ns = Namespace::new(host, devs, user)
         .await
         .map_err(|e| format!("attach /: {e}"))?;
