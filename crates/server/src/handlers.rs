@@ -52,7 +52,15 @@ async fn attach(sess: &Session, fid: u32, afid: u32, uname: &str, aname: &str) -
     if sess.fids.contains(fid) {
         return Err(fid_in_use());
     }
+    let claimed = uname;
     let uname = sess.principal.as_deref().unwrap_or(uname);
+    match sess.principal.as_deref() {
+        Some(p) if p != claimed => {
+            tracing::info!(principal = %p, claimed = %claimed, %aname, "attach")
+        }
+        Some(p) => tracing::info!(principal = %p, %aname, "attach"),
+        None => tracing::info!(uname = %claimed, %aname, "attach (unauthenticated name)"),
+    }
     let node = sess.tree.attach(uname, aname).await?;
     let qid = node.qid();
     install_new(sess, fid, node)?;
