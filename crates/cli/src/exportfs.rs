@@ -7,10 +7,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use ninefold_fs::Tree;
 use ninefold_hostfs::HostTree;
-use ninefold_netfs::NetTree;
+use ninefold_netfs::{NetTree, Policy};
 use ninefold_ns::{Dialer, NsPath, NsTree};
 use ninefold_server::{Config, serve};
-use ninefold_transport::{Addr, listen, stdio};
+use ninefold_transport::{Addr, listen, listen_tls, stdio, tls};
 
 use crate::UsageError;
 use crate::net::LOCAL;
@@ -25,16 +25,21 @@ use crate::net::LOCAL;
 -r DIR           the host directory DIR alone, clients never reaching outside it\n  \
 -r '#I'          this machine's network as Plan 9's /net (tcp, udp, cs, dns)\n  \
 -r PATH --ns F   the subtree PATH of the name space built from the default and F\n\n\
-Whoever can connect to an exported network can open connections from this machine and \
-listen on its ports as you, and through the name space's /prog signal your processes: serve \
-it only to yourself (a unix socket, which other users \
-cannot open by default) or to trusted clients. -R is an error with '#I': a network cannot \
-be made read-only. (A directory named #I is ./#I.)\n\n\
-Examples:\n  ninefold exportfs -r ~/src --listen 'unix!/tmp/src.sock'\n  \
+Who gets what:\n  \
+--stdio, unix!   you (or whoever can open the socket, named by its uid): everything above\n  \
+tls!             each client as the principal its key is authorized as; /net only with \
+--net or --net-policy (and then never to this machine's loopback or link-local addresses \
+unless the policy says so), /prog only with --prog. Logs name the principal on every \
+connection, attach, connect and announce.\n  \
+tcp!             loopback only, with --no-auth: no authentication at all\n\n\
+Whoever reaches an exported network opens connections from this machine and listens on its \
+ports; through /prog they signal your processes. -R is an error with '#I': a network cannot \
+be made read-only. (A directory named #I is ./#I.)\n\nExamples:\n  ninefold exportfs -r ~/src --listen 'unix!/tmp/src.sock'\n  \
 ninefold exportfs -r /srv/data -R --listen 'tcp!127.0.0.1!5640' --no-auth\n  \
 ninefold 9p -a '{ninefold exportfs -r /tmp --stdio}' ls /\n  \
 ninefold exportfs -r '#I' --listen 'unix!/tmp/net.sock'\n  \
-ninefold exportfs --ns my.ns --listen 'unix!/tmp/ns.sock'")]
+ninefold exportfs --ns my.ns --listen 'unix!/tmp/ns.sock'\n  \
+ninefold exportfs --net-policy net.rules --listen 'tls!*!17007'")]
 pub struct Args {
     /// What to serve: a host directory, '#I', or (with --ns) a path in the name space.
     #[arg(short = 'r', long = "root", value_name = "PATH")]
@@ -52,9 +57,27 @@ pub struct Args {
     /// Speak 9P on standard input and output (for `{command}` mounts, ssh, inetd).
     #[arg(long)]
     stdio: bool,
-    /// Listen on unix!/path or tcp!127.0.0.1!port and serve every connection.
+    /// Listen on tls!*!17007, unix!/path or tcp!127.0.0.1!port and serve every connection.
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
+    /// Export this machine's /net to TLS clients: every authorized principal may connect and
+    /// announce, except to loopback and link-local addresses.
+    #[arg(long)]
+    net: bool,
+    /// Rules saying which principal may connect or announce where (implies --net; see
+    /// the netfs policy format: PRINCIPAL connect|announce tcp|udp|* ADDR/BITS|* PORTS).
+    #[arg(long, value_name = "FILE")]
+    net_policy: Option<PathBuf>,
+    /// Export /prog (your processes, which its clients may signal) to TLS clients.
+    #[arg(long)]
+    prog: bool,
+    /// Our key for tls! (default: key in ~/.config/ninefold, made by `ninefold key`).
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// The clients admitted over tls!, one `ed25519 KEY PRINCIPAL` per line (default:
+    /// authorized_keys in ~/.config/ninefold).
+    #[arg(long, value_name = "FILE")]
+    authorized_keys: Option<PathBuf>,
     /// Allow plain, unauthenticated TCP. Required for tcp! addresses, which must then be
     /// loopback.
     #[arg(long)]
@@ -64,67 +87,167 @@ pub struct Args {
     msize: u32,
 }
 
-/// The tree to serve, and how to name it in messages.
-async fn tree(a: &Args) -> Result<(Arc<dyn Tree>, String)> {
-    match (&a.root, &a.ns) {
-        (Some(r), None) if r.as_os_str() == LOCAL => {
-            if a.read_only {
-                return Err(UsageError::new(
-                    "-R does not apply to '#I': a network cannot be read-only",
-                )
-                .into());
+/// What this exportfs serves, and to whom: a tree shared by every connection, or one
+/// built per connection for its principal (when a /net policy applies, or the client
+/// came over the network).
+struct Export {
+    root: Option<PathBuf>,
+    extra: Option<String>,
+    compact: bool,
+    read_only: bool,
+    msize: u32,
+    /// The /net policy; None: /net is not exported to remote principals.
+    policy: Option<Arc<Policy>>,
+    /// /prog is exported to remote principals.
+    prog: bool,
+    /// Built once, for clients that are this user (stdio, unix) when no policy applies.
+    shared: Option<Arc<dyn Tree>>,
+    what: String,
+}
+
+impl Export {
+    async fn new(a: &Args) -> Result<Export> {
+        let extra = match &a.ns {
+            Some(f) => Some(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read {}", f.display()))?,
+            ),
+            None => None,
+        };
+        let policy = match (&a.net_policy, a.net) {
+            (Some(f), _) => {
+                let text = std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read {}", f.display()))?;
+                Some(Arc::new(
+                    Policy::parse(&text).map_err(|e| anyhow!("{}: {e}", f.display()))?,
+                ))
             }
-            Ok((Arc::new(NetTree::new()), LOCAL.into()))
+            (None, true) => Some(Arc::new(Policy::allow_all())),
+            (None, false) => None,
+        };
+        let mut e = Export {
+            root: a.root.clone(),
+            extra,
+            compact: a.compact,
+            read_only: a.read_only,
+            msize: a.msize,
+            policy,
+            prog: a.prog,
+            shared: None,
+            what: String::new(),
+        };
+        if e.is_net() && a.read_only {
+            return Err(UsageError::new(
+                "-R does not apply to '#I': a network cannot be read-only",
+            )
+            .into());
         }
-        (Some(r), None) if !r.as_os_str().as_encoded_bytes().starts_with(b"#") => {
-            let t = HostTree::new(r, a.read_only)
-                .with_context(|| format!("cannot serve {}", r.display()))?;
-            Ok((Arc::new(t), r.display().to_string()))
+        // Built now, also when each connection gets its own, so that a bad -r or --ns
+        // fails at start and not at the first client.
+        let (tree, what) = e.build(&user(), false).await?;
+        e.what = what;
+        if e.policy.is_none() {
+            e.shared = Some(tree);
         }
-        _ => namespace(a).await,
+        Ok(e)
+    }
+
+    fn is_net(&self) -> bool {
+        self.root.as_ref().is_some_and(|r| r.as_os_str() == LOCAL)
+    }
+
+    /// The tree for one client: `principal` as the transport proved it (or this user), and
+    /// whether it came over the network.
+    async fn tree_for(&self, principal: &str, remote: bool) -> Result<Arc<dyn Tree>> {
+        match &self.shared {
+            Some(t) if !remote => Ok(t.clone()),
+            _ => Ok(self.build(principal, remote).await?.0),
+        }
+    }
+
+    /// This machine's network for `principal`, kept to the policy if there is one.
+    fn net(&self, principal: &str) -> NetTree {
+        match &self.policy {
+            Some(p) => NetTree::new().with_policy(p.clone(), principal),
+            None => NetTree::new(),
+        }
+    }
+
+    async fn build(&self, principal: &str, remote: bool) -> Result<(Arc<dyn Tree>, String)> {
+        match &self.root {
+            Some(r) if r.as_os_str() == LOCAL => {
+                if remote && self.policy.is_none() {
+                    bail!("/net is exported only when asked: add --net or --net-policy FILE");
+                }
+                Ok((Arc::new(self.net(principal)), LOCAL.into()))
+            }
+            Some(r) if !r.as_os_str().as_encoded_bytes().starts_with(b"#") => {
+                let t = HostTree::new(r, self.read_only)
+                    .with_context(|| format!("cannot serve {}", r.display()))?;
+                Ok((Arc::new(t), r.display().to_string()))
+            }
+            _ => self.namespace(principal, remote).await,
+        }
+    }
+
+    /// The standard name space plus --ns, served from -r (default /). A remote principal
+    /// gets /net only if a policy was given, and /prog only with --prog.
+    async fn namespace(&self, principal: &str, remote: bool) -> Result<(Arc<dyn Tree>, String)> {
+        let mut extra = String::new();
+        if remote && self.policy.is_none() {
+            extra.push_str("unmount /net\n");
+        }
+        if remote && !self.prog {
+            extra.push_str("unmount /prog\n");
+        }
+        if let Some(x) = &self.extra {
+            extra.push_str(x);
+        }
+        let dialer = Arc::new(Dialer {
+            msize: Some(self.msize),
+        });
+        let (ns, _) = ninefold_ns::standard_with_net(
+            principal,
+            dialer,
+            Arc::new(self.net(principal)),
+            Some(&extra),
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+        let root = match &self.root {
+            Some(r) => {
+                let r = r
+                    .to_str()
+                    .ok_or_else(|| anyhow!("-r {}: not UTF-8", r.display()))?;
+                NsPath::parse(r, ns.cwd())?
+            }
+            None => NsPath::root(),
+        };
+        let tree = NsTree::new(ns)
+            .compact(self.compact)
+            .read_only(self.read_only)
+            .rooted_at(root.clone());
+        tree.attach(principal, "")
+            .await
+            .with_context(|| format!("cannot serve {root}"))?;
+        Ok((Arc::new(tree), format!("the name space at {root}")))
     }
 }
 
-/// The standard name space plus --ns, served from -r (default /).
-async fn namespace(a: &Args) -> Result<(Arc<dyn Tree>, String)> {
-    let extra = match &a.ns {
-        Some(f) => Some(
-            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
-        ),
-        None => None,
-    };
-    let user = std::env::var("USER").unwrap_or_else(|_| "none".into());
-    let dialer = Dialer {
-        msize: Some(a.msize),
-    };
-    let (ns, _) = ninefold_ns::standard(&user, Arc::new(dialer), extra.as_deref())
-        .await
-        .map_err(|e| match &a.ns {
-            Some(f) => anyhow!("{}: {e}", f.display()),
-            None => anyhow!("{e}"),
-        })?;
-    let root = match &a.root {
-        Some(r) => {
-            let r = r
-                .to_str()
-                .ok_or_else(|| anyhow!("-r {}: not UTF-8", r.display()))?;
-            NsPath::parse(r, ns.cwd())?
-        }
-        None => NsPath::root(),
-    };
-    let tree = NsTree::new(ns)
-        .compact(a.compact)
-        .read_only(a.read_only)
-        .rooted_at(root.clone());
-    // Fail now, not at the first client, when -r names nothing.
-    tree.attach(&user, "")
-        .await
-        .with_context(|| format!("cannot serve {root}"))?;
-    Ok((Arc::new(tree), format!("the name space at {root}")))
+/// The user running this exportfs.
+fn user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "none".into())
+}
+
+impl Args {
+    /// A daemon, not a helper on stdio.
+    pub fn listens(&self) -> bool {
+        self.listen.is_some()
+    }
 }
 
 pub async fn run(a: Args) -> Result<()> {
-    let (tree, what) = tree(&a).await?;
+    let export = Arc::new(Export::new(&a).await?);
     raise_fd_limit();
     let config = Config {
         max_msize: a.msize,
@@ -132,6 +255,7 @@ pub async fn run(a: Args) -> Result<()> {
     };
     if a.stdio {
         let c = stdio();
+        let tree = export.tree_for(&user(), false).await?;
         return serve(tree, c.reader, c.writer, config)
             .await
             .context("9P on stdio");
@@ -142,23 +266,70 @@ pub async fn run(a: Args) -> Result<()> {
     let addr: Addr = addr.parse()?;
     if matches!(addr, Addr::Tcp { .. }) && !a.no_auth {
         bail!(
-            "{addr}: plain TCP has no authentication; add --no-auth to serve on a loopback address"
+            "{addr}: plain TCP has no authentication; add --no-auth to serve on a loopback \
+             address, or use tls!host!port"
         );
     }
-    let listener = listen(&addr, false).await?;
+    let listener = match &addr {
+        Addr::Tls { .. } => {
+            if export.is_net() && export.policy.is_none() {
+                return Err(UsageError::new(
+                    "/net is exported over the network only when asked: add --net or \
+                     --net-policy FILE",
+                )
+                .into());
+            }
+            let home = tls::home()?;
+            let server = tls::Server::from_files(
+                &a.key.clone().unwrap_or_else(|| home.join(tls::KEY_FILE)),
+                &a.authorized_keys
+                    .clone()
+                    .unwrap_or_else(|| home.join(tls::AUTHORIZED_KEYS)),
+            )?;
+            eprintln!(
+                "ninefold exportfs: key {} ({})",
+                server.public(),
+                server.public().fingerprint()
+            );
+            listen_tls(&addr, server).await?
+        }
+        _ => listen(&addr, false).await?,
+    };
+    let remote = matches!(addr, Addr::Tls { .. });
     eprintln!(
-        "ninefold exportfs: serving {what} on {}",
+        "ninefold exportfs: serving {} on {}",
+        export.what,
         listener.local_addr()?
     );
     let accept = async {
         loop {
-            let (conn, peer) = listener.accept().await.context("accept")?;
-            tracing::info!(%peer, "connection");
-            let tree = tree.clone();
-            let config = config.clone();
+            let incoming = listener.accept().await.context("accept")?;
+            let export = export.clone();
+            let mut config = config.clone();
             tokio::spawn(async move {
-                if let Err(e) = serve(tree, conn.reader, conn.writer, config).await {
-                    tracing::info!(%peer, error = %e, "connection ended");
+                let from = incoming.addr();
+                let (conn, peer) = match incoming.establish().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(peer = %from, error = %e, "refused");
+                        return;
+                    }
+                };
+                let principal = peer.principal.clone().unwrap_or_else(user);
+                tracing::info!(peer = %peer.addr, %principal, "connection");
+                config.principal = peer.principal;
+                let tree = match export.tree_for(&principal, remote).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::warn!(peer = %peer.addr, %principal, error = %e, "cannot serve");
+                        return;
+                    }
+                };
+                match serve(tree, conn.reader, conn.writer, config).await {
+                    Ok(()) => tracing::info!(peer = %peer.addr, %principal, "hung up"),
+                    Err(e) => {
+                        tracing::info!(peer = %peer.addr, %principal, error = %e, "connection ended")
+                    }
                 }
             });
         }

@@ -5,6 +5,7 @@ mod dial;
 mod exportfs;
 mod fuse;
 mod import;
+mod key;
 mod kill;
 mod listen1;
 mod net;
@@ -46,6 +47,7 @@ enum Command {
     Kill(kill::KillArgs),
     Slay(kill::SlayArgs),
     Import(import::Args),
+    Key(key::Args),
 }
 
 /// Exit with this status and say nothing more (the command already did, or its program's
@@ -103,7 +105,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(cli.verbose);
+    // A listening exportfs is a daemon: its log (who attached, who dialled where) is
+    // wanted without asking.
+    let daemon = matches!(&cli.command, Command::Exportfs(a) if a.listens());
+    init_logging(cli.verbose, daemon);
     // A session's namespaces must be made while this process has one thread.
     let prepared = match &cli.command {
         Command::Newns(a) => match newns::prepare(a) {
@@ -146,6 +151,7 @@ fn main() -> ExitCode {
             Command::Kill(a) => kill::kill(a).await,
             Command::Slay(a) => kill::slay(a).await,
             Command::Import(a) => import::run(a).await,
+            Command::Key(a) => key::run(a),
         }
     });
     let result = rt
@@ -168,8 +174,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, daemon: bool) {
     let default = match verbose {
+        0 if daemon => "info",
         0 => "warn",
         1 => "info",
         2 => "debug",

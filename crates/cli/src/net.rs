@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use ninefold_client::Client;
 use ninefold_fs::{NodeRef, Tree};
+use ninefold_hostfs::HostTree;
 use ninefold_netfs::NetTree;
 use ninefold_netfs::dial::Conn;
 use ninefold_transport::Addr;
@@ -21,9 +22,11 @@ pub const READ_COUNT: u32 = 1 << 20;
 pub const WRITE_CHUNK: usize = 4 << 20;
 
 /// Help text for `-n`, shared by both commands.
-pub const NET_HELP: &str = "NET is '#I' (the default: this machine's network, in process) or \
-the 9P address of a server whose root is a /net, such as `ninefold exportfs -r '#I'`: \
-unix!/path, tcp!127.0.0.1!port, or {command}.";
+pub const NET_HELP: &str = "NET is '#I' (the default: this machine's network, in process), \
+a directory that is a /net (such as /net.alt in a session, after `ninefold import gw /net \
+/net.alt`), or the 9P address of a server whose root is a /net or has one at /net (`ninefold \
+exportfs -r '#I'`, or a whole name space): unix!/path, tls!host!port, tcp!127.0.0.1!port, \
+an ssh host, or {command}.";
 
 /// The root of a `/net` tree and whatever keeps it reachable.
 #[derive(Debug)]
@@ -44,6 +47,14 @@ pub async fn open(net: Option<&str>) -> Result<Net> {
                 .context("attach to #I")?;
             return Ok(Net { root, _child: None });
         }
+        Some(n) if n.starts_with('/') => {
+            // A /net mounted in this (Linux) name space: its files, through the kernel.
+            let tree = HostTree::new(std::path::Path::new(n), false)
+                .with_context(|| format!("cannot use {n} as a network"))?;
+            let root = tree.attach(&user, "").await?;
+            let root = net_dir(root, n).await?;
+            return Ok(Net { root, _child: None });
+        }
         Some(n) => n,
     };
     let addr: Addr = net.parse()?;
@@ -55,10 +66,40 @@ pub async fn open(net: Option<&str>) -> Result<Net> {
         .attach(&user, "")
         .await
         .with_context(|| format!("attach to {addr}"))?;
+    let root = net_dir(root, net).await?;
     Ok(Net {
         root,
         _child: conn.child,
     })
+}
+
+/// Whether directory `n` has an entry `name`.
+async fn has(n: &NodeRef, name: &str) -> bool {
+    match n.walk(&[name.to_owned()]).await {
+        Ok(ninefold_fs::Walked { node: Some(x), .. }) => {
+            x.clunk().await;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `root` if it is a /net (it has `tcp`), else its `net` directory if that is one.
+async fn net_dir(root: NodeRef, name: &str) -> Result<NodeRef> {
+    if has(&root, "tcp").await {
+        return Ok(root);
+    }
+    if let Ok(w) = root.walk(&["net".to_owned()]).await
+        && let Some(net) = w.node
+    {
+        if has(&net, "tcp").await {
+            root.clunk().await;
+            return Ok(net);
+        }
+        net.clunk().await;
+    }
+    root.clunk().await;
+    anyhow::bail!("{name} is not a network: it has no tcp, and no /net that has")
 }
 
 /// Sends our FIN with [`Conn::close_write`] (`close` on ctl, 9front's graceful close; the
