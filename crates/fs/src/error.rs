@@ -88,6 +88,9 @@ impl Error {
             ("connection refused", 111),
             ("connection timed out", 110),
             ("address in use", 98),
+            ("not a local IP address", 99),
+            ("net unreachable", 101),
+            ("host unreachable", 113),
             ("process exited", 3),
         ];
         let s = self.as_str();
@@ -162,6 +165,14 @@ impl Error {
             40 => Error::from_static("too many levels of symbolic links"),
             75 => Error::from_static("value too large for defined data type"),
             95 => Error::NOT_SUPPORTED,
+            // The network's (devip's words), so a /net seen through a Linux mount still
+            // says them.
+            98 => Error::from_static("address in use"),
+            99 => Error::from_static("not a local IP address"),
+            101 => Error::from_static("net unreachable"),
+            110 => Error::from_static("connection timed out"),
+            111 => Error::from_static("connection refused"),
+            113 => Error::from_static("host unreachable"),
             _ => Error::new(format!("system error {errno}")),
         }
     }
@@ -186,5 +197,21 @@ mod tests {
         assert_eq!(Error::new("permission deniedish").errno(), 5);
         assert_eq!(Error::new("process exited").errno(), 3);
         assert_eq!(Error::new("mounted directory forbids creation").errno(), 13);
+    }
+
+    #[test]
+    fn network_errors_survive_a_trip_through_linux() {
+        for text in [
+            "address in use",
+            "not a local IP address",
+            "net unreachable",
+            "host unreachable",
+            "connection refused",
+            "connection timed out",
+        ] {
+            let errno = Error::new(text).errno();
+            assert_ne!(errno, 5, "{text}");
+            assert_eq!(Error::from_errno(errno).as_str(), text);
+        }
     }
 }
