@@ -274,12 +274,7 @@ fn the_net_is_exported_over_tls_only_when_asked() {
     let echo = echo_server();
     let out = run(
         &ic.dir,
-        &[
-            "dial",
-            "-n",
-            &format!("{pin}"),
-            &format!("tcp!127.0.0.1!{echo}"),
-        ],
+        &["dial", "-n", &pin, &format!("tcp!127.0.0.1!{echo}")],
     );
     assert!(!out.status.success());
     assert!(
