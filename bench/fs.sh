@@ -7,8 +7,8 @@
 #       the same mounts
 #   B7  `ninefold newns -- true` vs `bwrap --bind / / true` vs `unshare -rm true`
 #
-#   bench/fs.sh --bench PATH --ninefold PATH [--quick] [--runs N] [--only b4,b5,b7]
-#   (bench/run.sh fs [--quick] … builds both and calls this)
+#   bench/fs.sh --bench PATH --ninefold PATH [--quick] [--runs N] [--files N] [--only b4,b5,b7]
+#   (bench/run b4 b5 b7 [--quick] and bench/run.sh fs [--quick] … build both and call this)
 #
 # The ninefold mount is the real path a user takes: `ninefold exportfs -r DIR --listen
 # unix!SOCK`, and inside a `ninefold newns` session `ninefold mount -c unix!SOCK /n/x`; the
@@ -18,25 +18,30 @@
 # nsenter). Installs bubblewrap, openssh-server and sshfs with apt-get when missing; a
 # column whose tool is still missing is skipped, saying why. Everything started is killed by
 # its pid and everything mounted unmounted on the way out. Prints a markdown table on
-# stdout; progress on stderr.
+# stdout, with `note | ROW | …` lines before it and `goal | ROW | GOAL | RESULT | STATUS`
+# lines after it (for bench/run's report); progress on stderr.
 set -eu
 
-bench='' ninefold='' quick=0 runs='' only=b4,b5,b7
+bench='' ninefold='' quick=0 runs='' files='' only=b4,b5,b7
 while [ $# -gt 0 ]; do
     case $1 in
     --bench) bench=$2; shift 2 ;;
     --ninefold) ninefold=$2; shift 2 ;;
     --quick) quick=1; shift ;;
     --runs) runs=$2; shift 2 ;;
+    --files) files=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
-    *) echo "usage: bench/fs.sh --bench PATH --ninefold PATH [--quick] [--runs N] [--only b4,b5,b7]" >&2; exit 2 ;;
+    *) echo "usage: bench/fs.sh --bench PATH --ninefold PATH [--quick] [--runs N] [--files N] [--only b4,b5,b7]" >&2; exit 2 ;;
     esac
 done
 [ -n "$bench" ] && [ -n "$ninefold" ] || { echo "bench/fs.sh: --bench and --ninefold are needed" >&2; exit 2; }
 if [ "$quick" = 1 ]; then
-    size=${BENCH_SIZE:-256M} nfiles=1000 fsruns=${runs:-2} b7runs=${runs:-5}
+    size=${BENCH_SIZE:-256M} nfiles=${files:-1000} fsruns=${runs:-2} b7runs=${runs:-5}
+    # The cipher race below: bytes through ssh per try, tries per cipher.
+    probe=33554432 tries=1
 else
-    size=${BENCH_SIZE:-1G} nfiles=10000 fsruns=${runs:-5} b7runs=${runs:-30}
+    size=${BENCH_SIZE:-1G} nfiles=${files:-10000} fsruns=${runs:-5} b7runs=${runs:-30}
+    probe=268435456 tries=3
 fi
 want() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 say() { echo "fs.sh: $*" >&2; }
@@ -66,9 +71,15 @@ install() {
 }
 # One timed run: microseconds from spawn to exit.
 t() { "$bench" time "$@"; }
+# Goal lines, printed after the table: goal ROW GOAL RESULT MISSED OF
+goal() {
+    st=met
+    if [ "$4" -gt 0 ]; then st=missed; [ "$4" -lt "$5" ] && st="missed $4 of $5"; fi
+    echo "goal | $1 | $2 | $3 | $st" >>"$tmp/goals"
+}
+: >"$tmp/goals"
 
-echo "| row | what | median | range | ratio | goal |"
-echo "|---|---|---:|---:|---|---|"
+want b7 && echo "note | B7 | $b7runs runs each, interleaved, each timed from spawn to exit (\`ninefold-bench time CMD…\`); NINEFOLD_NS unset, so \`newns\` starts a new session."
 
 # ---- B7 ------------------------------------------------------------------------------
 if want b7; then
@@ -89,6 +100,9 @@ if want b7; then
     done
     bw=''
     [ -f "$tmp/b7.bwrap" ] && bw=$(stats "$tmp/b7.bwrap" | cut -d' ' -f1)
+    us=$(stats "$tmp/b7.unshare" | cut -d' ' -f1)
+    nn=$(stats "$tmp/b7.newns" | cut -d' ' -f1)
+    b7rows=''
     for v in $variants; do
         set -- $(stats "$tmp/b7.$v")
         case $v in
@@ -99,15 +113,39 @@ if want b7; then
         ratio='' goal=''
         if [ -n "$bw" ]; then
             ratio=$(awk -v a="$1" -v b="$bw" 'BEGIN {printf "%.2f× bwrap", a/b}')
-            [ $v = bwrap ] && ratio=baseline
+            [ $v = bwrap ] && ratio="reference; $(awk -v a="$1" -v u="$us" 'BEGIN {printf "%.2f× unshare", a/u}')"
             [ $v = newns ] && goal=$(awk -v a="$1" -v b="$bw" 'BEGIN {print (a <= 2*b) ? "≤ 2× bwrap: met" : "≤ 2× bwrap: **missed**"}')
         fi
-        awk -v w="$what" -v m="$1" -v lo="$2" -v hi="$3" -v r="$ratio" -v g="$goal" \
-            'BEGIN {printf "| B7 | %s | %.2f ms | %.2f–%.2f | %s | %s |\n", w, m/1000, lo/1000, hi/1000, r, g}'
+        [ $v = unshare ] && ratio="${ratio:+$ratio; }reference"
+        [ $v = newns ] && ratio="${ratio:+$ratio; }$(awk -v a="$1" -v u="$us" 'BEGIN {printf "%.2f× unshare", a/u}')"
+        b7rows="$b7rows$(awk -v w="$what" -v m="$1" -v lo="$2" -v hi="$3" -v r="$ratio" -v g="$goal" \
+            'BEGIN {printf "| B7 | %s | %.2f ms | %.2f–%.2f | %s | %s |", w, m/1000, lo/1000, hi/1000, r, g}')
+"
     done
+    if [ -n "$bw" ]; then
+        goal B7 "\`ninefold newns -- true\` ≤ 2× \`bwrap --bind / / true\`" \
+            "$(awk -v a="$nn" -v b="$bw" -v u="$us" 'BEGIN {printf "%.2f× bwrap (%.2f against %.2f ms); %.2f× unshare -rm", a/b, a/1000, b/1000, a/u}')" \
+            "$(awk -v a="$nn" -v b="$bw" 'BEGIN {print (a <= 2*b) ? 0 : 1}')" 1
+    else
+        echo "goal | B7 | \`ninefold newns -- true\` ≤ 2× \`bwrap --bind / / true\` | — | not measured: no bwrap" >>"$tmp/goals"
+    fi
 fi
 
-want b4 || want b5 || exit 0
+# The table: B7's rows (measured first, before anything is mounted) and then B4's and B5's.
+table() {
+    echo "| row | what | median | min–max | ratio | goal |"
+    echo "|---|---|---:|---:|---|---|"
+    printf '%s' "${b7rows:-}"
+    cat "$tmp/fsrows" 2>/dev/null || true
+    echo
+    cat "$tmp/goals"
+}
+
+if ! want b4 && ! want b5; then
+    table
+    exit 0
+fi
+
 
 # ---- the mounts for B4 and B5 ------------------------------------------------------------
 export_dir="$tmp/export"
@@ -184,14 +222,17 @@ EOF
         sshfs_why="the private sshd did not answer ($(tail -n 1 "$k/sshd.log" 2>/dev/null))"
     else
         # The faster cipher here: 256 MiB through ssh, best of 3, each.
-        best='' cipher=''
+        best='' cipher='' race=''
         for c in aes128-gcm@openssh.com chacha20-poly1305@openssh.com; do
-            for _ in 1 2 3; do
+            i=0
+            while [ $i -lt $tries ]; do
                 # shellcheck disable=SC2086
-                t ssh $sshopts -o Ciphers=$c root@127.0.0.1 'head -c 268435456 /dev/zero'
+                t ssh $sshopts -o Ciphers=$c root@127.0.0.1 "head -c $probe /dev/zero"
+                i=$((i + 1))
             done >"$tmp/cipher.$c"
             m=$(sort -n "$tmp/cipher.$c" | head -n 1)
-            say "ssh with $c: 256 MiB in $((m / 1000)) ms"
+            say "ssh with $c: $((probe >> 20)) MiB in $((m / 1000)) ms"
+            race="${race:+$race, }${c%@*} $((m / 1000)) ms"
             if [ -z "$best" ] || [ "$m" -lt "$best" ]; then best=$m cipher=$c; fi
         done
         # shellcheck disable=SC2086
@@ -204,6 +245,14 @@ EOF
     fi
 fi
 [ -n "$sshfs_why" ] && say "sshfs column skipped: $sshfs_why"
+if [ "$sshfs_ok" = 1 ]; then
+    sshfs_note="sshfs $(sshfs --version 2>&1 | sed -n 's/^SSHFS version //p' | head -n 1) against a private \`sshd -D\` on 127.0.0.1 (sftp-server), \`-o Compression=no\`, cipher ${cipher%@*}: the faster here of $race for $((probe >> 20)) MiB through \`ssh … head -c\` (best of $tries)."
+else
+    sshfs_note="sshfs not measured: $sshfs_why."
+fi
+echo "note | B4,B5 | The ninefold mount: \`ninefold exportfs -r DIR --listen unix!SOCK\`, and in a \`ninefold newns\` session \`ninefold mount -c unix!SOCK /n/x\` (FUSE); the measured commands enter the session with \`nsenter -U -m\`. $sshfs_note Medians of $fsruns runs, variants interleaved; min–max = slowest–fastest run; each time from spawn to exit."
+want b4 && echo "note | B4 | A $size file of random bytes in the host's page cache; before each read through a FUSE mount its own cached pages of the file are dropped (\`dd iflag=nocache count=0\`). Writes: \`sync\` and removal after each, untimed."
+want b5 && echo "note | B5 | $nfiles empty files. \`ls -l\` at least 1.2 s after the last look (past ninefold's 1 s entry/attribute timeout; sshfs keeps its own cache for its default 20 s), then readdir + lstat of each file by path (\`ninefold-bench stat-all\`)."
 fsvariants="native ninefold"
 [ "$sshfs_ok" = 1 ] && fsvariants="$fsvariants sshfs"
 # The mounted export directory for each variant, and the command prefix that sees it.
@@ -227,9 +276,18 @@ row() {
         goal=''
         if [ "$v" = ninefold ]; then
             goal=$(awk -v a="$med" -v n="$nmed" 'BEGIN {print (n/a >= 0.3) ? "≥ 0.3× native: met" : "≥ 0.3× native: **missed**"}')
+            gmiss=$(awk -v a="$med" -v n="$nmed" 'BEGIN {print (n/a >= 0.3) ? 0 : 1}') gof=1
+            gres="$(mbs "$med") MB/s = $(awk -v a="$med" -v n="$nmed" 'BEGIN {printf "%.2f× native", n/a}')"
             if [ -n "$smed" ]; then
                 goal="$goal; $(awk -v a="$med" -v s="$smed" 'BEGIN {print (s/a >= 5) ? "≥ 5× sshfs: met" : "≥ 5× sshfs: **missed**"}')"
-            else goal="$goal; ≥ 5× sshfs: not measured ($sshfs_why)"; fi
+                gmiss=$((gmiss + $(awk -v a="$med" -v s="$smed" 'BEGIN {print (s/a >= 5) ? 0 : 1}'))) gof=2
+                gres="$gres, $(awk -v a="$med" -v s="$smed" 'BEGIN {printf "%.2f× sshfs", s/a}')"
+            else
+                goal="$goal; ≥ 5× sshfs: not measured ($sshfs_why)"
+                gres="$gres; sshfs not measured"
+            fi
+            case $id in b4r) op=read ;; *) op=write ;; esac
+            goal B4 "$op ≥ 0.3× native and ≥ 5× sshfs" "$gres" "$gmiss" "$gof"
         fi ;;
     *)
         value=$(awk -v a="$med" 'BEGIN {printf "%.1f ms", a/1000}')
@@ -237,14 +295,21 @@ row() {
         ratio=$(awk -v a="$med" -v n="$nmed" 'BEGIN {printf "%.2f× native (time)", a/n}')
         [ -n "$smed" ] && [ "$v" = ninefold ] && ratio="$ratio; $(awk -v a="$med" -v s="$smed" 'BEGIN {printf "%.2f× as fast as sshfs", s/a}')"
         goal=''
+        case $id in b5l) op="\`ls -l\`" ;; *) op="readdir + lstat" ;; esac
         if [ "$v" = ninefold ]; then
             if [ -n "$smed" ]; then
                 goal=$(awk -v a="$med" -v s="$smed" 'BEGIN {print (s/a >= 2) ? "≥ 2× sshfs: met" : "≥ 2× sshfs: **missed**"}')
-            else goal="≥ 2× sshfs: not measured ($sshfs_why)"; fi
+                goal B5 "$op of $nfiles files ≥ 2× as fast as sshfs" \
+                    "$(awk -v a="$med" -v s="$smed" 'BEGIN {printf "%.2f× as fast (%.1f against %.1f ms)", s/a, a/1000, s/1000}')" \
+                    "$(awk -v a="$med" -v s="$smed" 'BEGIN {print (s/a >= 2) ? 0 : 1}')" 1
+            else
+                goal="≥ 2× sshfs: not measured ($sshfs_why)"
+                echo "goal | B5 | $op of $nfiles files ≥ 2× as fast as sshfs | $(awk -v a="$med" 'BEGIN {printf "%.1f ms", a/1000}') | not measured: $sshfs_why" >>"$tmp/goals"
+            fi
         fi ;;
     esac
     [ "$v" = native ] && ratio=reference
-    echo "| ${id%[rwls]} | $what | $value | $range | $ratio | $goal |" | sed 's/| b\([0-9]\) |/| B\1 |/'
+    echo "| ${id%[rwls]} | $what | $value | $range | $ratio | $goal |" | sed 's/| b\([0-9]\) |/| B\1 |/' >>"$tmp/fsrows"
 }
 label() {
     case $1 in
@@ -296,3 +361,5 @@ if want b5; then
     for v in $fsvariants; do row b5l "$(label "$v" "\`ls -l\` of $nfiles files (>1 s after the last look)")" "$tmp/b5l.$v" "$v"; done
     for v in $fsvariants; do row b5s "$(label "$v" "readdir + lstat of each of $nfiles files, right after that \`ls -l\`")" "$tmp/b5s.$v" "$v"; done
 fi
+
+table

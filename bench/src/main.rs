@@ -1,7 +1,8 @@
 //! `ninefold-bench`: ninefold's 9P core side by side with what a user would otherwise use.
 //!
 //! ```text
-//! ninefold-bench [--ninefold PATH] [--runs N] [--stat-ops N] [--raw-buf BYTES] FILE
+//! ninefold-bench [--ninefold PATH] [--runs N] [--stat-ops N] [--raw-buf BYTES]
+//!                [--only read,b6] FILE
 //! ```
 //!
 //! Serves FILE's directory with `ninefold exportfs` on a unix socket and on loopback TCP,
@@ -15,8 +16,12 @@
 //!   sizes on the same kind of socket, with the CPU time client and server spend per op.
 //!
 //! Each measurement is repeated `--runs` times (default 7), the variants interleaved run by
-//! run, and the median is reported with the range. The table is markdown on stdout;
-//! progress on stderr.
+//! run, and the median is reported with the range. The table is markdown on stdout, its
+//! first column the row's name (`read`, `B6`), followed by one `goal | ROW | GOAL | RESULT |
+//! STATUS` line per goal for `bench/run`'s summary (see `report.rs`); progress on stderr.
+//!
+//! `bench/run` (the harness) builds everything, runs the groups of rows and rewrites the
+//! results in BENCHMARKS.md with `ninefold-bench report` (see `report.rs`).
 //!
 //! The file-system rows (B4 FUSE read/write, B5 `ls -l`/stat, B7 `newns` start-up) are
 //! driven by `bench/fs.sh` (`bench/run.sh fs`), which uses the `time CMD…` and `stat-all
@@ -37,6 +42,7 @@ mod fs;
 mod net;
 mod ninep;
 mod raw;
+mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -73,6 +79,8 @@ fn run() -> Result<()> {
         ["dial-steps", net, target, dials] => net::dial_steps(net, target, dials.parse()?),
         // The network rows (B1, B3, B8) alone: see net.rs.
         ["net", ..] => net::bench(&args[1..]),
+        // bench/run's last step: the results into BENCHMARKS.md.
+        ["report", ..] => report::main(&args[1..]),
         // Single measurements, to run under a profiler (perf record, strace -c).
         ["lib-read", addr, name, len, how] => {
             let (addr, name, len): (Addr, String, u64) =
@@ -124,10 +132,14 @@ struct Opts {
     runs: usize,
     stat_ops: usize,
     raw_buf: usize,
+    /// The sequential-read rows.
+    read: bool,
+    /// The round-trip rows (B6).
+    b6: bool,
 }
 
-const USAGE: &str =
-    "usage: ninefold-bench [--ninefold PATH] [--runs N] [--stat-ops N] [--raw-buf BYTES] FILE";
+const USAGE: &str = "usage: ninefold-bench [--ninefold PATH] [--runs N] [--stat-ops N] \
+[--raw-buf BYTES] [--only read,b6] FILE";
 
 impl Opts {
     fn parse(args: &[String]) -> Result<Opts> {
@@ -137,6 +149,8 @@ impl Opts {
             runs: 7,
             stat_ops: 20_000,
             raw_buf: 1 << 20,
+            read: true,
+            b6: true,
         };
         let mut file = None;
         let mut it = args.iter();
@@ -150,6 +164,17 @@ impl Opts {
                 "--runs" => o.runs = value()?.parse().context("--runs")?,
                 "--stat-ops" => o.stat_ops = value()?.parse().context("--stat-ops")?,
                 "--raw-buf" => o.raw_buf = value()?.parse().context("--raw-buf")?,
+                "--only" => {
+                    let only = value()?;
+                    (o.read, o.b6) = (false, false);
+                    for name in only.split(',') {
+                        match name {
+                            "read" => o.read = true,
+                            "b6" => o.b6 = true,
+                            _ => bail!("--only: unknown benchmark {name:?} (read, b6)"),
+                        }
+                    }
+                }
                 "-h" | "--help" => {
                     println!("{USAGE}");
                     std::process::exit(0);
@@ -334,6 +359,8 @@ impl Row {
 #[derive(Debug)]
 struct StatRows {
     placement: Option<Placement>,
+    /// Transport and placement in a few words, for the goal lines.
+    label: String,
     raw: Row,
     task: Row,
     block_on: Row,
@@ -403,11 +430,13 @@ fn bench(o: Opts) -> Result<()> {
 
     // Untimed first runs check that every variant moves exactly the file, and warm up.
     eprintln!("checking each variant once…");
-    let cat_bytes = count_output("cat", Command::new("cat").arg(&file))?;
-    if cat_bytes != len {
-        bail!("cat gave {cat_bytes} bytes of {len}");
+    if o.read {
+        let cat_bytes = count_output("cat", Command::new("cat").arg(&file))?;
+        if cat_bytes != len {
+            bail!("cat gave {cat_bytes} bytes of {len}");
+        }
     }
-    for s in &servers {
+    for s in servers.iter().filter(|_| o.read) {
         let got = count_output(
             "ninefold 9p read",
             &mut read_cmd(&ninefold, &s.exportfs, name),
@@ -456,7 +485,8 @@ fn bench(o: Opts) -> Result<()> {
             ]
         })
         .collect();
-    for run in 1..=o.runs {
+    let read_runs = if o.read { o.runs } else { 0 };
+    for run in 1..=read_runs {
         eprintln!("sequential read: run {run} of {}", o.runs);
         cat.samples
             .push(time_command("cat", Command::new("cat").arg(&file), limit)?);
@@ -498,7 +528,7 @@ fn bench(o: Opts) -> Result<()> {
         &[]
     };
     let mut stats: Vec<StatRows> = Vec::new();
-    for s in &servers {
+    for s in servers.iter().filter(|_| o.b6) {
         for p in placements.iter().map(|&p| Some(p)).chain(
             // Unpinned only where pinning is impossible.
             placements.is_empty().then_some(None),
@@ -508,8 +538,14 @@ fn bench(o: Opts) -> Result<()> {
                 None => s.t.name().to_owned(),
             };
             let row = |what: String| Row::new(what, &transport, Kind::Latency(o.stat_ops));
+            let label = match p {
+                Some(Placement::SameCpu) => format!("{}, one CPU", s.t.name()),
+                Some(Placement::TwoCpus) => format!("{}, two CPUs", s.t.name()),
+                None => format!("{}, unpinned", s.t.name()),
+            };
             stats.push(StatRows {
                 placement: p,
+                label,
                 raw: row(format!(
                     "raw ping-pong, {} B out / {rstat} B back, one at a time",
                     ninep::TSTAT_SIZE
@@ -528,8 +564,9 @@ fn bench(o: Opts) -> Result<()> {
         }
     }
     let per_transport = stats.len() / servers.len();
+    let stat_runs = if o.b6 { o.runs } else { 0 };
     let stat_result = (|| -> Result<()> {
-        for run in 1..=o.runs {
+        for run in 1..=stat_runs {
             eprintln!("round trips: run {run} of {}", o.runs);
             for (i, r) in stats.iter_mut().enumerate() {
                 let (s, pong) = (&servers[i / per_transport], &pongs[i / per_transport]);
@@ -654,6 +691,16 @@ fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "**missed**" }
 }
 
+/// The status of a goal line: `met`, `missed`, or `missed N of M` when only some of its
+/// variants missed.
+pub(crate) fn status(missed: usize, of: usize) -> String {
+    match missed {
+        0 => "met".into(),
+        n if n == of => "missed".into(),
+        n => format!("missed {n} of {of}"),
+    }
+}
+
 fn print_table(
     o: &Opts,
     len: u64,
@@ -665,73 +712,99 @@ fn print_table(
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     println!("Machine: {cores} cores, Linux {}.", kernel.trim());
-    println!(
-        "File: {len} bytes ({:.2} GiB), page cache warm. Each cell: median of {} runs \
-         (variants interleaved run by run); range = slowest–fastest run.",
-        len as f64 / (1u64 << 30) as f64,
-        o.runs
-    );
-    println!(
-        "Round trips: {} timed Tstat (or ping-pong) per run after {} untimed; Tstat = {} bytes, \
-         Rstat = {rstat} bytes. CPU = time client and server spent on a CPU per operation.",
-        o.stat_ops,
-        (o.stat_ops / 10).max(100),
-        ninep::TSTAT_SIZE
-    );
-    println!();
-    println!("| what | transport | median | range | CPU (client+server) | ratio | goal |");
-    println!("|---|---|---:|---:|---:|---|---|");
-    println!(
-        "| {} | {} | {} | {} | | reference | |",
-        cat.what,
-        cat.transport,
-        cat.cell(),
-        cat.range()
-    );
-    for [raw, cli, lib] in reads {
+    if o.read {
         println!(
-            "| {} | {} | {} | {} | | baseline; {:.2}× cat | |",
-            raw.what,
-            raw.transport,
-            raw.cell(),
-            raw.range(),
-            raw.ratio(cat)
+            "note | read | A file of {len} bytes ({:.2} GiB), page cache warm. Each cell: median of {} runs \
+             (variants interleaved run by run); min–max = slowest–fastest run.",
+            len as f64 / (1u64 << 30) as f64,
+            o.runs
         );
-        for r in [cli, lib] {
-            let vs_raw = r.ratio(raw);
-            let mbps = r.value(r.median());
-            println!(
-                "| {} | {} | {} | {} | | {:.2}× raw copy; {:.2}× cat | ≥ {GOAL_MBPS:.0} MB/s: {}; ≥ {GOAL_VS_RAW}× raw: {} |",
-                r.what,
-                r.transport,
-                r.cell(),
-                r.range(),
-                vs_raw,
-                r.ratio(cat),
-                met(mbps >= GOAL_MBPS),
-                met(vs_raw >= GOAL_VS_RAW)
-            );
-        }
     }
+    if o.b6 {
+        println!(
+            "note | B6 | {} timed Tstat (or ping-pong) per run after {} untimed, median of {} \
+             runs; Tstat = {} bytes, Rstat = {rstat} bytes. CPU = time client and server spent \
+             on a CPU per operation.",
+            o.stat_ops,
+            (o.stat_ops / 10).max(100),
+            o.runs,
+            ninep::TSTAT_SIZE
+        );
+    }
+    println!();
+    println!("| row | what | transport | median | min–max | CPU (client+server) | ratio | goal |");
+    println!("|---|---|---|---:|---:|---:|---|---|");
+    let mut goals = Vec::new();
+    if o.read {
+        println!(
+            "| read | {} | {} | {} | {} | | reference | |",
+            cat.what,
+            cat.transport,
+            cat.cell(),
+            cat.range()
+        );
+        let (mut results, mut missed, mut of) = (Vec::new(), 0, 0);
+        for [raw, cli, lib] in reads {
+            println!(
+                "| read | {} | {} | {} | {} | | baseline; {:.2}× cat | |",
+                raw.what,
+                raw.transport,
+                raw.cell(),
+                raw.range(),
+                raw.ratio(cat)
+            );
+            for (r, short) in [(cli, "CLI"), (lib, "library")] {
+                let vs_raw = r.ratio(raw);
+                let mbps = r.value(r.median());
+                println!(
+                    "| read | {} | {} | {} | {} | | {:.2}× raw copy; {:.2}× cat | ≥ {GOAL_MBPS:.0} MB/s: {}; ≥ {GOAL_VS_RAW}× raw: {} |",
+                    r.what,
+                    r.transport,
+                    r.cell(),
+                    r.range(),
+                    vs_raw,
+                    r.ratio(cat),
+                    met(mbps >= GOAL_MBPS),
+                    met(vs_raw >= GOAL_VS_RAW)
+                );
+                results.push(format!(
+                    "{short} {} {mbps:.0} MB/s = {vs_raw:.2}×",
+                    r.transport
+                ));
+                missed += usize::from(mbps < GOAL_MBPS || vs_raw < GOAL_VS_RAW);
+                of += 1;
+            }
+        }
+        goals.push(format!(
+            "goal | read | ≥ {GOAL_MBPS:.0} MB/s and ≥ {GOAL_VS_RAW}× the raw socket copy | {} | {}",
+            results.join("; "),
+            status(missed, of)
+        ));
+    }
+    let mut by_caller = [
+        ("a runtime task (as `ninefold` runs)", Vec::new(), 0),
+        ("`Runtime::block_on`", Vec::new(), 0),
+    ];
     for StatRows {
         raw,
         task,
         block_on: block,
+        label,
         ..
     } in stats
     {
         println!(
-            "| {} | {} | {} | {} | {} | baseline | |",
+            "| B6 | {} | {} | {} | {} | {} | baseline | |",
             raw.what,
             raw.transport,
             raw.cell(),
             raw.range(),
             raw.cpu_cell()
         );
-        for r in [task, block] {
+        for (i, r) in [task, block].into_iter().enumerate() {
             let ratio = r.ratio(raw);
             println!(
-                "| {} | {} | {} | {} | {} | {:.2}× raw ping-pong (CPU {:.2}×) | ≤ {GOAL_STAT}×: {} |",
+                "| B6 | {} | {} | {} | {} | {} | {:.2}× raw ping-pong (CPU {:.2}×) | ≤ {GOAL_STAT}×: {} |",
                 r.what,
                 r.transport,
                 r.cell(),
@@ -741,6 +814,21 @@ fn print_table(
                 r.cpu_median() / raw.cpu_median(),
                 met(ratio <= GOAL_STAT)
             );
+            by_caller[i].1.push(format!("{label} {ratio:.2}×"));
+            by_caller[i].2 += usize::from(ratio > GOAL_STAT);
         }
+    }
+    if o.b6 {
+        for (caller, results, missed) in &by_caller {
+            goals.push(format!(
+                "goal | B6 | Tstat ≤ {GOAL_STAT}× a raw ping-pong, called from {caller} | {} | {}",
+                results.join("; "),
+                status(*missed, results.len())
+            ));
+        }
+    }
+    println!();
+    for g in goals {
+        println!("{g}");
     }
 }

@@ -4,13 +4,15 @@
 //!
 //! ```text
 //! ninefold-bench net [--ninefold PATH] [--runs N] [--only b1,b3,b8] [--stream BYTES]
-//!                    [--chunk BYTES] [--dials N] [--convs N]
+//!                    [--chunk BYTES] [--dials N] [--convs N] [--socat PATH]
 //! ```
 //!
 //! Every TCP connection goes to `raw-sink`, a child process (a current-thread tokio loop)
 //! that reads each connection to its end, then answers with the byte count (8 bytes,
 //! big-endian) and closes. The direct variants use blocking std sockets in this process;
 //! the /net variants use ninefold's client and `ninefold_netfs::dial` in a runtime task.
+//! B1 also streams through a socat relay to the same sink (`socat -b 1048576`, the relay a
+//! user would otherwise set up), if socat is found (`--socat PATH`, else on `PATH`).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -26,10 +28,10 @@ use ninefold_netfs::dial::{Conn, dial};
 use ninefold_transport::Addr;
 
 use crate::child::{Announce, Guard, Server};
-use crate::{Kind, Row, TempDir, find_ninefold, met, runtime};
+use crate::{Kind, Row, TempDir, find_ninefold, met, runtime, status};
 
 const USAGE: &str = "usage: ninefold-bench net [--ninefold PATH] [--runs N] [--only b1,b3,b8] \
-[--stream BYTES] [--chunk BYTES] [--dials N] [--convs N]";
+[--stream BYTES] [--chunk BYTES] [--dials N] [--convs N] [--socat PATH]";
 
 /// Goals of issue 8.
 const GOAL_STREAM: f64 = 0.5;
@@ -39,6 +41,8 @@ const GOAL_CONV_KIB: f64 = 16.0;
 const PARALLEL: usize = 8;
 /// Bytes asked for by each read of a conversation's data.
 const READ_COUNT: u32 = 1 << 20;
+/// socat's buffer (`-b`): large, so that the reference relay is a strong one.
+const SOCAT_BUF: usize = 1 << 20;
 
 #[derive(Debug)]
 struct Opts {
@@ -51,6 +55,7 @@ struct Opts {
     chunk: usize,
     dials: usize,
     convs: usize,
+    socat: Option<PathBuf>,
 }
 
 impl Opts {
@@ -65,6 +70,7 @@ impl Opts {
             chunk: 4 << 20,
             dials: 2000,
             convs: 10_000,
+            socat: None,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -79,6 +85,7 @@ impl Opts {
                 "--chunk" => o.chunk = value()?.parse().context("--chunk")?,
                 "--dials" => o.dials = value()?.parse().context("--dials")?,
                 "--convs" => o.convs = value()?.parse().context("--convs")?,
+                "--socat" => o.socat = Some(value()?.into()),
                 "--only" => {
                     let only = value()?;
                     (o.b1, o.b3, o.b8) = (false, false, false);
@@ -153,24 +160,48 @@ pub fn bench(args: &[String]) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     println!("Machine: {cores} cores, Linux {}.", kernel.trim());
-    println!(
-        "/net = `ninefold exportfs -r '#I' --listen unix!SOCK`, used through ninefold's client \
-         and `ninefold_netfs::dial` in a runtime task. Each cell: median of {} runs (variants \
-         interleaved); range = slowest–fastest run.",
-        o.runs
-    );
-    println!();
-    println!("| row | what | median | range | ratio | goal |");
-    println!("|---|---|---:|---:|---|---|");
-    for table in &out {
-        for line in table {
-            println!("{line}");
+    let mut ids = Vec::new();
+    for (on, id) in [(o.b1, "B1"), (o.b3, "B3"), (o.b8, "B8")] {
+        if on {
+            ids.push(id);
         }
     }
-    if let Some(c) = convs {
-        for line in c {
+    println!(
+        "note | {} | /net = `ninefold exportfs -r '#I' --listen unix!SOCK`, used through \
+         ninefold's client and `ninefold_netfs::dial` in a runtime task; every TCP connection \
+         goes to raw-sink (one thread), which reads it to its end and answers with the byte \
+         count. Each cell: median of {} runs (variants interleaved); min–max = slowest–fastest \
+         run.",
+        ids.join(","),
+        o.runs
+    );
+    if o.b1 {
+        println!(
+            "note | B1 | {} bytes ({:.2} GiB) per run; the CLI reads them from a file in the page \
+             cache.",
+            o.stream,
+            o.stream as f64 / f64::from(1 << 30)
+        );
+    }
+    if o.b3 {
+        println!(
+            "note | B3 | {} dials per run, each followed by a close.",
+            o.dials
+        );
+    }
+    println!();
+    println!("| row | what | median | min–max | ratio | goal |");
+    println!("|---|---|---:|---:|---|---|");
+    let mut goals = Vec::new();
+    for rows in out.iter().chain(convs.iter()) {
+        for line in &rows.lines {
             println!("{line}");
         }
+        goals.extend(rows.goals.iter().cloned());
+    }
+    println!();
+    for g in goals {
+        println!("{g}");
     }
     Ok(())
 }
@@ -229,7 +260,7 @@ fn stream_rows(
     net: &Addr,
     target: &str,
     port: u16,
-) -> Result<Vec<String>> {
+) -> Result<Rows> {
     let total = o.stream;
     let buf = vec![0x5au8; o.chunk.min(1 << 20)];
     let chunk = Bytes::from(vec![0xa5u8; o.chunk]);
@@ -307,35 +338,145 @@ fn stream_rows(
         "",
         Kind::Throughput(total),
     );
+    // The same client as `direct`, through a socat relay to the same sink.
+    let socat = match o.socat.clone().or_else(|| which("socat")) {
+        Some(path) => Ok(Socat::start(&path, port)?),
+        None => Err("not measured: no socat (`bench/run` installs it when run as root)"),
+    };
+    let mut relay = Row::new(
+        format!(
+            "socat relay: the same client as direct, to `socat -b {SOCAT_BUF} \
+             TCP-LISTEN:P,bind=127.0.0.1,fork TCP:127.0.0.1:PORT` (a process per connection)"
+        ),
+        "",
+        Kind::Throughput(total),
+    );
     eprintln!("B1: checking each variant once…");
     direct_stream(port, total.min(64 << 20), &buf)?;
+    if let Ok(s) = &socat {
+        direct_stream(s.port, total.min(64 << 20), &buf)?;
+    }
     lib(total.min(64 << 20))?;
     cli(Some(net))?;
     for run in 1..=o.runs {
         eprintln!("B1 stream: run {run} of {}", o.runs);
         direct.samples.push(direct_stream(port, total, &buf)?);
+        if let Ok(s) = &socat {
+            relay.samples.push(direct_stream(s.port, total, &buf)?);
+        }
         via.samples.push(lib(total)?);
         cli_net.samples.push(cli(Some(net))?);
         cli_local.samples.push(cli(None)?);
     }
     let _ = std::fs::remove_file(&file);
     let mut lines = vec![line("B1", &direct, "baseline".into(), "")];
+    let vs = |row: &Row| {
+        let mut r = format!("{:.2}× direct", row.ratio(&direct));
+        if socat.is_ok() {
+            r += &format!("; {:.2}× socat", row.ratio(&relay));
+        }
+        r
+    };
+    match &socat {
+        Ok(_) => lines.push(line(
+            "B1",
+            &relay,
+            format!("reference; {:.2}× direct", relay.ratio(&direct)),
+            "",
+        )),
+        Err(why) => lines.push(format!("| B1 | {} | {why} | | | |", relay.what)),
+    }
     let r = via.ratio(&direct);
     lines.push(line(
         "B1",
         &via,
-        format!("{r:.2}× direct"),
-        &format!("≥ {GOAL_STREAM}×: {}", met(r >= GOAL_STREAM)),
+        vs(&via),
+        &format!("≥ {GOAL_STREAM}× direct: {}", met(r >= GOAL_STREAM)),
     ));
     for row in [&cli_net, &cli_local] {
-        lines.push(line(
-            "B1",
-            row,
-            format!("{:.2}× direct", row.ratio(&direct)),
-            "",
-        ));
+        lines.push(line("B1", row, vs(row), ""));
     }
-    Ok(lines)
+    let goal = format!(
+        "goal | B1 | a TCP stream through /net (the client library) ≥ {GOAL_STREAM}× direct \
+         loopback TCP | {}; the CLI through /net {} | {}",
+        vs(&via),
+        vs(&cli_net),
+        status(usize::from(r < GOAL_STREAM), 1)
+    );
+    drop(socat);
+    Ok(Rows {
+        lines,
+        goals: vec![goal],
+    })
+}
+
+/// Table lines and `goal |` lines of one benchmark.
+#[derive(Debug)]
+struct Rows {
+    lines: Vec<String>,
+    goals: Vec<String>,
+}
+
+/// A program on `PATH`.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// A socat relay from a loopback port to the sink, killed when dropped.
+#[derive(Debug)]
+struct Socat {
+    _guard: Guard,
+    port: u16,
+}
+
+impl Socat {
+    fn start(socat: &Path, sink: u16) -> Result<Socat> {
+        // socat cannot say which port it got: take a free one and hand it over.
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
+            .local_addr()?
+            .port();
+        let guard = Guard::spawn(
+            "socat",
+            Command::new(socat)
+                .arg("-b")
+                .arg(SOCAT_BUF.to_string())
+                .arg(format!(
+                    "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=128"
+                ))
+                .arg(format!("TCP:127.0.0.1:{sink}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit()),
+        )?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match TcpStream::connect(("127.0.0.1", port)) {
+                // A connection through it: the sink answers 0 and socat closes.
+                Ok(mut s) => {
+                    s.shutdown(Shutdown::Write)?;
+                    let mut reply = Vec::new();
+                    s.read_to_end(&mut reply)?;
+                    ensure!(
+                        reply == 0u64.to_be_bytes(),
+                        "socat relay answered {reply:?}"
+                    );
+                    break;
+                }
+                Err(e) if Instant::now() > deadline => {
+                    bail!("socat did not listen on 127.0.0.1:{port} within 5 s: {e}")
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        Ok(Socat {
+            _guard: guard,
+            port,
+        })
+    }
 }
 
 fn write_file(path: &Path, len: u64) -> Result<()> {
@@ -382,7 +523,7 @@ fn dial_rows(
     net: &Addr,
     target: &str,
     port: u16,
-) -> Result<Vec<String>> {
+) -> Result<Rows> {
     let n = o.dials;
     // The same sink as a name cs must translate (a literal, so no resolver is involved).
     let target_cs = format!("net!127.0.0.1!{port}");
@@ -470,18 +611,28 @@ fn dial_rows(
     let r1 = rows[1].ratio(&rows[0]);
     let r3 = rows[3].ratio(&rows[2]);
     let r4 = rows[4].ratio(&rows[0]);
-    Ok(vec![
-        line("B3", &rows[0], "baseline".into(), ""),
-        line(
-            "B3",
-            &rows[1],
-            format!("{r1:.2}× direct"),
-            &format!("≥ {GOAL_DIALS}×: {}", met(r1 >= GOAL_DIALS)),
-        ),
-        line("B3", &rows[2], "baseline".into(), ""),
-        line("B3", &rows[3], format!("{r3:.2}× direct"), ""),
-        line("B3", &rows[4], format!("{r4:.2}× direct"), ""),
-    ])
+    let rate = |r: &Row| r.value(r.median());
+    Ok(Rows {
+        lines: vec![
+            line("B3", &rows[0], "baseline".into(), ""),
+            line(
+                "B3",
+                &rows[1],
+                format!("{r1:.2}× direct"),
+                &format!("≥ {GOAL_DIALS}× direct: {}", met(r1 >= GOAL_DIALS)),
+            ),
+            line("B3", &rows[2], "baseline".into(), ""),
+            line("B3", &rows[3], format!("{r3:.2}× direct"), ""),
+            line("B3", &rows[4], format!("{r4:.2}× direct"), ""),
+        ],
+        goals: vec![format!(
+            "goal | B3 | dials through /net ≥ {GOAL_DIALS}× direct connect() | {r1:.2}× \
+             ({:.0} against {:.0} dials/s); {PARALLEL} at once {r3:.2}× | {}",
+            rate(&rows[1]),
+            rate(&rows[0]),
+            status(usize::from(r1 < GOAL_DIALS), 1)
+        )],
+    })
 }
 
 /// `dial-steps NET tcp!HOST!PORT DIALS`: where a dial through a served /net spends its time,
@@ -594,7 +745,7 @@ fn conv_memory(
     rt: &tokio::runtime::Runtime,
     exportfs: &Server,
     target: &str,
-) -> Result<Vec<String>> {
+) -> Result<Rows> {
     let (net, target, want) = (exportfs.addr.parse::<Addr>()?, target.to_owned(), o.convs);
     let pid = exportfs.pid();
     let warm = (want / 100).clamp(1, 100);
@@ -659,7 +810,14 @@ fn conv_memory(
             m.opened
         ),
     };
-    Ok(vec![
+    let missed = usize::from(idle > GOAL_CONV_KIB) + usize::from(reading > GOAL_CONV_KIB);
+    let goal = format!(
+        "goal | B8 | ≤ {GOAL_CONV_KIB} KiB of exportfs memory per idle conversation | \
+         {idle:.1} KiB each for {} conversations; {reading:.1} KiB with a read waiting on each | {}",
+        m.opened,
+        status(missed, 2)
+    );
+    let lines = vec![
         format!(
             "| B8 | idle TCP conversations open through one exportfs -r '#I': {how_many}; \
              exportfs VmRSS {} → {} KiB after the first {} | {idle:.1} KiB/conversation | | | ≤ {GOAL_CONV_KIB} KiB: {} |",
@@ -675,7 +833,11 @@ fn conv_memory(
             m.size_growth as f64 / m.opened as f64,
             met(reading <= GOAL_CONV_KIB)
         ),
-    ])
+    ];
+    Ok(Rows {
+        lines,
+        goals: vec![goal],
+    })
 }
 
 #[derive(Debug)]
