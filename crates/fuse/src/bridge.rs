@@ -20,6 +20,7 @@ use crate::abi::{
 };
 use crate::ahead::ReadAhead;
 use crate::conn::Notifier;
+use crate::prefetch::Prefetch;
 
 /// What the kernel gets back: a reply body or an errno, and what to undo if the reply
 /// never reaches the kernel (a lookup's reference, a create's open file).
@@ -299,6 +300,8 @@ enum Kind {
         readable: bool,
         /// For a synthetic file open for reading: what poll(2) reads ahead.
         ahead: Option<Arc<ReadAhead>>,
+        /// For a page-cached file open for reading: sequential reads fetched ahead.
+        prefetch: Option<Prefetch>,
     },
     Dir(tokio::sync::Mutex<DirState>),
 }
@@ -313,6 +316,7 @@ impl Kind {
             direct,
             readable,
             ahead: (direct && synthetic(q) && readable).then(Arc::default),
+            prefetch: (!direct && readable).then(Prefetch::default),
         }
     }
 }
@@ -350,6 +354,8 @@ pub(crate) struct Bridge {
     rt: Handle,
     cfg: Config,
     wake: Notifier,
+    /// Changes made through the mount, counted: see [`Prefetch`].
+    writes: AtomicU64,
 }
 
 /// How much one 9P directory read asks for.
@@ -385,6 +391,7 @@ impl Bridge {
             rt,
             cfg,
             wake,
+            writes: AtomicU64::new(0),
         }
     }
 
@@ -516,6 +523,8 @@ impl Bridge {
     /// Something changed through the mount: no cached stat is trusted.
     fn changed(&self) {
         lock(&self.dircache).clear();
+        // What open files fetched ahead may now be stale.
+        self.writes.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Records one kernel reference to `name` in `parent`, known only by its stat from
@@ -937,10 +946,22 @@ impl Bridge {
 
     async fn read(&self, fh: u64, offset: u64, size: u32) -> R<Bytes> {
         let f = self.file(fh)?;
-        let Kind::File { direct, ahead, .. } = &f.kind else {
+        let Kind::File {
+            direct,
+            ahead,
+            prefetch,
+            ..
+        } = &f.kind
+        else {
             return Err(errno::EISDIR);
         };
         let direct = *direct;
+        if let Some(p) = prefetch {
+            let writes = self.writes.load(Ordering::Acquire);
+            if let Some(r) = p.read(&f.fid.node, &self.rt, writes, offset, size).await {
+                return r;
+            }
+        }
         let cap = |n: u32| if f.iounit > 0 { n.min(f.iounit) } else { n };
         if let Some(ahead) = ahead {
             // What a poll read ahead comes first; else one read(2), one tree read.
@@ -1018,6 +1039,12 @@ impl Bridge {
                 && let Some(task) = a.stop()
             {
                 let _ = task.await;
+            }
+            if let Kind::File {
+                prefetch: Some(p), ..
+            } = &f.kind
+            {
+                p.stop();
             }
             f.fid.clunk().await;
         }

@@ -158,6 +158,7 @@ mod ahead;
 mod bridge;
 mod conn;
 mod mnt;
+mod prefetch;
 mod session;
 
 use std::os::fd::OwnedFd;

@@ -341,3 +341,67 @@ fn files_beneath_a_renamed_directory_stay_reachable() {
         assert_eq!(names(&mnt.join("z/b")), ["g"]);
     });
 }
+
+/// Bytes that differ at every offset, so a piece read from the wrong place shows.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+#[test]
+fn reads_fetched_ahead_are_the_file_and_see_writes() {
+    let Some((m, r)) = host() else { return };
+    let len = 21 << 20; // ten and a half chunks of read-ahead
+    let data = pattern(len);
+    fs::write(real(&r, "big"), &data).unwrap();
+    // Read only once, below: none of it is in the page cache before.
+    fs::write(real(&r, "cold"), &data).unwrap();
+    let mnt = m.path();
+    bounded("sequential, scattered and rewritten reads", move || {
+        // Sequential, in reads of several sizes that do not line up with the chunks.
+        for step in [1 << 20, 100_000, 4 << 20] {
+            let mut f = fs::File::open(mnt.join("big")).unwrap();
+            let mut got = Vec::with_capacity(len);
+            let mut buf = vec![0u8; step];
+            loop {
+                let n = f.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert!(got == data, "a sequential read in steps of {step} differs");
+        }
+        // Scattered reads, through a handle whose reads first ran in order.
+        let mut f = fs::File::open(mnt.join("big")).unwrap();
+        let mut head = vec![0u8; 3 << 20];
+        f.read_exact(&mut head).unwrap();
+        for at in [20 << 20, 5, 7 << 20, (3 << 20) + 1, len - 10] {
+            let mut b = vec![0u8; 10];
+            f.seek(SeekFrom::Start(at as u64)).unwrap();
+            f.read_exact(&mut b).unwrap();
+            assert_eq!(b, data[at..at + 10], "at {at}");
+        }
+        // A write through the mount while a reader is part way: the reader sees it (the
+        // page cache never held that part; what was fetched ahead did).
+        let mut r = fs::File::open(mnt.join("cold")).unwrap();
+        let mut first = vec![0u8; 2 << 20];
+        r.read_exact(&mut first).unwrap();
+        r.read_exact(&mut first).unwrap();
+        // (time for what is fetched ahead to arrive)
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let mut w = fs::OpenOptions::new()
+            .write(true)
+            .open(mnt.join("cold"))
+            .unwrap();
+        w.seek(SeekFrom::Start(9 << 20)).unwrap();
+        w.write_all(b"written meanwhile").unwrap();
+        drop(w);
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).unwrap();
+        let at = (9 << 20) - (4 << 20);
+        assert_eq!(&rest[at..at + 17], b"written meanwhile");
+        assert_eq!(rest.len(), len - (4 << 20));
+    });
+}
