@@ -132,6 +132,9 @@ struct Inode {
     nlookup: u64,
     /// qid.version at the last cached open, to decide whether the page cache is kept.
     cached_version: Option<u32>,
+    /// The file's size as last told to the kernel (in an entry or attributes): through
+    /// the page cache the kernel reads no further than it.
+    told_size: Option<u64>,
     /// Where the kernel last found it: the path to walk again if `fid` went stale.
     parent: u64,
     name: String,
@@ -372,6 +375,7 @@ impl Bridge {
                 key: root_key,
                 nlookup: 1,
                 cached_version: None,
+                told_size: None,
                 parent: ROOT_ID,
                 name: String::new(),
                 stale: false,
@@ -441,6 +445,7 @@ impl Bridge {
                 key: k,
                 nlookup: 1,
                 cached_version: None,
+                told_size: None,
                 parent,
                 name: name.to_owned(),
                 stale: false,
@@ -559,6 +564,7 @@ impl Bridge {
                 key: k,
                 nlookup: 1,
                 cached_version: None,
+                told_size: None,
                 parent,
                 name: name.to_owned(),
                 stale: true,
@@ -689,15 +695,24 @@ impl Bridge {
         }
     }
 
+    /// The attributes of inode `nodeid` for the kernel, remembering the size they say.
+    fn told(&self, nodeid: u64, st: &Stat) -> Attr {
+        let attr = self.attr(st);
+        if let Some(ino) = lock(&self.inodes).map.get_mut(&nodeid) {
+            ino.told_size = Some(attr.size);
+        }
+        attr
+    }
+
     fn entry(&self, nodeid: u64, st: &Stat) -> Vec<u8> {
         let mut o = Out::with_capacity(128);
-        abi::entry_out(&mut o, nodeid, &self.attr(st), self.cfg.validity);
+        abi::entry_out(&mut o, nodeid, &self.told(nodeid, st), self.cfg.validity);
         o.0
     }
 
-    fn attr_reply(&self, st: &Stat) -> Vec<u8> {
+    fn attr_reply(&self, nodeid: u64, st: &Stat) -> Vec<u8> {
         let mut o = Out::with_capacity(104);
-        abi::attr_out(&mut o, &self.attr(st), self.cfg.validity);
+        abi::attr_out(&mut o, &self.told(nodeid, st), self.cfg.validity);
         o.0
     }
 
@@ -708,6 +723,30 @@ impl Bridge {
             DirectIo::Never => false,
             DirectIo::Auto => synthetic(q),
         }
+    }
+
+    /// Whether an OPEN of inode `nodeid` with 9P mode `mode`, answered with qid `q`,
+    /// bypasses the page cache: as [`Bridge::direct`] says, and also (in
+    /// [`DirectIo::Auto`]) when it is opened only for reading and the kernel believes the
+    /// file empty. Through the page cache the kernel never asks for bytes past the size
+    /// it was told, so a file whose stat says 0 but that has contents — Linux's /proc
+    /// files served from a host directory, any server's generated file that keeps a
+    /// qid.version — would read as empty; read directly, such a file reads what the tree
+    /// returns, and a file that really is empty reads the same nothing. Opens for
+    /// writing keep the page cache: what they write the kernel learns (the size grows
+    /// through the mount), and a shared mmap, which direct_io refuses, stays possible.
+    fn direct_open(&self, nodeid: u64, q: &Qid, mode: u8) -> bool {
+        if self.direct(q) {
+            return true;
+        }
+        if self.cfg.direct_io != DirectIo::Auto || mode & om::OACCMODE != om::OREAD {
+            return false;
+        }
+        let told = lock(&self.inodes)
+            .map
+            .get(&nodeid)
+            .and_then(|i| i.told_size);
+        told == Some(0)
     }
 
     fn add_file(&self, f: OpenFile) -> u64 {
@@ -829,13 +868,13 @@ impl Bridge {
             Some(Ok(f)) => f.fid.clone(),
             _ => {
                 if let Some(st) = self.unwalked_stat(nodeid) {
-                    return Ok(self.attr_reply(&st));
+                    return Ok(self.attr_reply(nodeid, &st));
                 }
                 self.fresh(nodeid).await?
             }
         };
         let st = fid.node.stat().await.map_err(ex)?;
-        Ok(self.attr_reply(&st))
+        Ok(self.attr_reply(nodeid, &st))
     }
 
     /// For an inode not walked yet, the stat of its directory's recent read, if that
@@ -901,7 +940,7 @@ impl Bridge {
             }
         }
         let st = fid.node.stat().await.map_err(ex)?;
-        Ok(self.attr_reply(&st))
+        Ok(self.attr_reply(nodeid, &st))
     }
 
     async fn open(&self, nodeid: u64, flags: u32) -> R<Vec<u8>> {
@@ -916,7 +955,7 @@ impl Bridge {
             }
             Err(e) => return Err(ex(e)),
         };
-        let direct = self.direct(&opened.qid);
+        let direct = self.direct_open(nodeid, &opened.qid, mode);
         let mut flags = fopen::NOFLUSH;
         if direct {
             flags |= fopen::DIRECT_IO;
@@ -1201,7 +1240,7 @@ impl Bridge {
                 kind: Kind::file(&opened_qid, direct, omode),
             });
             let mut o = Out::with_capacity(144);
-            abi::entry_out(&mut o, nodeid, &self.attr(&st), self.cfg.validity);
+            abi::entry_out(&mut o, nodeid, &self.told(nodeid, &st), self.cfg.validity);
             let flags = if direct { fopen::DIRECT_IO } else { 0 };
             abi::open_out(&mut o, fh, flags | fopen::NOFLUSH);
             Ok((o.0, nodeid, fh))

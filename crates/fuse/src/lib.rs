@@ -72,6 +72,11 @@
 //! does not track versions, so nothing it returns can be cached — or whose qid says
 //! append-only or exclusive is opened with `direct_io`: each read(2) is one tree read,
 //! and returns what the tree returns whatever the stat length says (a `/net` ctl says 0).
+//! So is a file opened only for reading whose size, as last told to the kernel, is 0:
+//! through the page cache the kernel reads nothing past that size, and Linux's /proc
+//! files (exported with `exportfs -r /proc`) stat as empty and are not; a file that is
+//! empty reads as empty either way. (Opens for writing keep the page cache: the kernel
+//! learns the sizes they write, and shared mmap, which direct_io refuses, keeps working.)
 //! Other files (a host tree's: version from mtime) go through the page cache; its
 //! contents are kept across opens only while qid.version is unchanged (`keep_cache`),
 //! and the kernel also drops them when it sees size or mtime change (auto_inval_data).

@@ -405,3 +405,52 @@ fn reads_fetched_ahead_are_the_file_and_see_writes() {
         assert_eq!(rest.len(), len - (4 << 20));
     });
 }
+
+/// Linux's /proc files stat with size 0 and are not empty: read through the mount (a
+/// host tree keeps a qid.version for them) they read whole, as directly, while an empty
+/// file still reads as empty.
+#[test]
+fn files_that_stat_empty_but_are_not_read_whole() {
+    let tree = ninefold_hostfs::HostTree::new(std::path::Path::new("/proc"), true).unwrap();
+    let Some(m) = mount_tree(Arc::new(tree), MountOptions::default()) else {
+        return;
+    };
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mnt = m.path();
+    let (version, cmdline, stat) = bounded("read /proc through the mount", move || {
+        assert_eq!(fs::metadata(mnt.join("version")).unwrap().len(), 0);
+        let p = mnt.join(pid.to_string());
+        let version = fs::read_to_string(mnt.join("version")).unwrap();
+        // Twice: the second open finds nothing cached either.
+        assert_eq!(fs::read_to_string(mnt.join("version")).unwrap(), version);
+        (
+            version,
+            fs::read(p.join("cmdline")).unwrap(),
+            fs::read_to_string(p.join("stat")).unwrap(),
+        )
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(version, fs::read_to_string("/proc/version").unwrap());
+    assert_eq!(cmdline, b"sleep\x0030\x00");
+    assert!(stat.starts_with(&format!("{pid} (sleep) ")), "{stat}");
+    // A file that is empty reads as empty, read-only or not.
+    let Some((m, r)) = host() else { return };
+    fs::write(real(&r, "empty"), b"").unwrap();
+    let mnt = m.path();
+    bounded("an empty file", move || {
+        assert_eq!(fs::read(mnt.join("empty")).unwrap(), b"");
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(mnt.join("empty"))
+            .unwrap();
+        f.write_all(b"now").unwrap();
+        drop(f);
+        assert_eq!(fs::read(mnt.join("empty")).unwrap(), b"now");
+    });
+}
