@@ -92,6 +92,8 @@ pub struct Args {
 /// came over the network).
 struct Export {
     root: Option<PathBuf>,
+    /// The --ns file and its text.
+    ns_path: Option<PathBuf>,
     extra: Option<String>,
     compact: bool,
     read_only: bool,
@@ -127,6 +129,7 @@ impl Export {
         };
         let mut e = Export {
             root: a.root.clone(),
+            ns_path: a.ns.clone(),
             extra,
             compact: a.compact,
             read_only: a.read_only,
@@ -153,7 +156,7 @@ impl Export {
     }
 
     fn is_net(&self) -> bool {
-        self.root.as_ref().is_some_and(|r| r.as_os_str() == LOCAL)
+        self.extra.is_none() && self.root.as_ref().is_some_and(|r| r.as_os_str() == LOCAL)
     }
 
     /// The tree for one client: `principal` as the transport proved it (or this user), and
@@ -165,21 +168,26 @@ impl Export {
         }
     }
 
-    /// This machine's network for `principal`, kept to the policy if there is one.
-    fn net(&self, principal: &str) -> NetTree {
+    /// This machine's network for `principal`, kept to the policy if there is one. A
+    /// remote principal without one gets a network that refuses everything, wherever a
+    /// namespace file may have bound it.
+    fn net(&self, principal: &str, remote: bool) -> NetTree {
         match &self.policy {
             Some(p) => NetTree::new().with_policy(p.clone(), principal),
+            None if remote => NetTree::new().with_policy(Arc::new(Policy::deny_all()), principal),
             None => NetTree::new(),
         }
     }
 
     async fn build(&self, principal: &str, remote: bool) -> Result<(Arc<dyn Tree>, String)> {
+        // With --ns, -r names a path in the name space, whatever it looks like.
         match &self.root {
+            _ if self.extra.is_some() => self.namespace(principal, remote).await,
             Some(r) if r.as_os_str() == LOCAL => {
                 if remote && self.policy.is_none() {
                     bail!("/net is exported only when asked: add --net or --net-policy FILE");
                 }
-                Ok((Arc::new(self.net(principal)), LOCAL.into()))
+                Ok((Arc::new(self.net(principal, remote)), LOCAL.into()))
             }
             Some(r) if !r.as_os_str().as_encoded_bytes().starts_with(b"#") => {
                 let t = HostTree::new(r, self.read_only)
@@ -193,15 +201,16 @@ impl Export {
     /// The standard name space plus --ns, served from -r (default /). A remote principal
     /// gets /net only if a policy was given, and /prog only with --prog.
     async fn namespace(&self, principal: &str, remote: bool) -> Result<(Arc<dyn Tree>, String)> {
-        let mut extra = String::new();
+        // The user's file first, so that its errors give its own line numbers.
+        let mut extra = self.extra.clone().unwrap_or_default();
+        if !extra.is_empty() && !extra.ends_with('\n') {
+            extra.push('\n');
+        }
         if remote && self.policy.is_none() {
             extra.push_str("unmount /net\n");
         }
         if remote && !self.prog {
             extra.push_str("unmount /prog\n");
-        }
-        if let Some(x) = &self.extra {
-            extra.push_str(x);
         }
         let dialer = Arc::new(Dialer {
             msize: Some(self.msize),
@@ -209,11 +218,14 @@ impl Export {
         let (ns, _) = ninefold_ns::standard_with_net(
             principal,
             dialer,
-            Arc::new(self.net(principal)),
+            Arc::new(self.net(principal, remote)),
             Some(&extra),
         )
         .await
-        .map_err(|e| anyhow!("{e}"))?;
+        .map_err(|e| match &self.ns_path {
+            Some(f) => anyhow!("{}: {e}", f.display()),
+            None => anyhow!("{e}"),
+        })?;
         let root = match &self.root {
             Some(r) => {
                 let r = r

@@ -184,9 +184,12 @@ fn init_logging(verbose: u8, daemon: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("NINEFOLD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Logs go to stderr: stdout may be carrying 9P.
+    // Logs go to stderr: stdout may be carrying 9P. A stderr that is closed (a daemon whose
+    // starter stopped reading) must not matter: by default the subscriber reports its own
+    // write failures with eprintln!, which panics there, taking a connection's task with it.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .log_internal_errors(false)
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

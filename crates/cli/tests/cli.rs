@@ -234,3 +234,31 @@ fn every_subcommand_has_help() {
         );
     }
 }
+
+/// A listening exportfs logs every connection on stderr; once whoever started it stops
+/// reading that, it goes on serving.
+#[test]
+fn exportfs_serves_on_after_its_stderr_closes() {
+    use std::io::BufRead;
+    let (_dir, root, sock) = fixture();
+    let addr = format!("unix!{}", sock.display());
+    let mut child = Command::new(BIN)
+        .args(["exportfs", "-r", root.to_str().unwrap(), "--listen", &addr])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("serving"), "{line}");
+    // (the reader is dropped: stderr is now a pipe nobody reads)
+    let server = Server { child, addr };
+    for _ in 0..3 {
+        assert_eq!(
+            ok(&["9p", "-a", &server.addr, "read", "/greeting"]),
+            "hello\n"
+        );
+    }
+}
