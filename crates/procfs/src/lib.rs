@@ -12,6 +12,9 @@
 //! - **Signals go through pidfds** opened when the process directory is walked and checked
 //!   against the process's start time, so a pid reused by a new process is never hit:
 //!   the old fid gets "process exited".
+//! - **Linux's /proc is opened once**, when the first tree is made, and read through that
+//!   directory only: another machine's /proc mounted over /proc later (in a ninefold
+//!   session) is never taken for this machine's processes, whose pids the pidfds are for.
 //! - **`status`** keeps Plan 9's 176-byte layout. Linux states become Plan 9 words
 //!   ([`state_word`]); names with blanks get `_` for them; the children's real time
 //!   is 0 (Linux keeps no such total); priorities are 10 − nice/2 (19 for real-time).
@@ -30,6 +33,13 @@ mod linux;
 mod process;
 mod text;
 mod tree;
+
+/// Linux's /proc as `#p` reads it: through the directory opened when the first
+/// [`ProcTree`] was made, so that what is mounted over /proc afterwards is not read. Paths
+/// are relative (`"42/stat"`); a missing file is "process exited".
+pub mod host {
+    pub use crate::linux::{list, read_file, read_link};
+}
 
 pub use process::{MAX_NOTE, note_signal};
 pub use text::{STATUS_SIZE, state_word};

@@ -3,25 +3,96 @@
 //! anything it does not understand; nothing here panics on odd input.
 
 use std::io;
-use std::path::PathBuf;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::OnceLock;
 
 use ninefold_fs::{Error, Result};
+use rustix::fs::{AtFlags, Dir, Mode, OFlags, PROC_SUPER_MAGIC};
 
 /// Where Linux's process file system is.
-pub(crate) const PROC: &str = "/proc";
+const PROC: &str = "/proc";
 
-/// The path of `file` of process `pid` in Linux's /proc.
-pub(crate) fn path(pid: u32, file: &str) -> PathBuf {
-    PathBuf::from(format!("{PROC}/{pid}/{file}"))
+/// Linux's /proc, opened the first time it is needed (a [`crate::ProcTree`] opens it when
+/// it is made). Every read goes through this directory, never through the name /proc
+/// again: a file system mounted over /proc later (a session that mounts another machine's
+/// /proc there) must not pass for this machine's processes, which pidfds and signals
+/// reach. Not Linux's proc file system at all: every read fails.
+static PROC_DIR: OnceLock<Result<OwnedFd>> = OnceLock::new();
+
+fn open_proc() -> Result<OwnedFd> {
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(PROC, flags, Mode::empty()).map_err(errno)?;
+    if rustix::fs::fstatfs(&fd).map_err(errno)?.f_type != PROC_SUPER_MAGIC {
+        return Err(Error::new("/proc is not Linux's proc file system"));
+    }
+    Ok(fd)
+}
+
+/// The /proc directory every read goes through (see [`PROC_DIR`]).
+pub(crate) fn proc_dir() -> Result<BorrowedFd<'static>> {
+    match PROC_DIR.get_or_init(open_proc) {
+        Ok(fd) => Ok(fd.as_fd()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// The path of `file` of process `pid`, relative to [`proc_dir`].
+pub(crate) fn path(pid: u32, file: &str) -> String {
+    format!("{pid}/{file}")
+}
+
+fn errno(e: rustix::io::Errno) -> Error {
+    Error::from_errno(e.raw_os_error())
 }
 
 /// Plan 9's "process exited" (`Eprocdied`): what every operation on a process that is
 /// gone, a zombie, or a different process under the same pid fails with.
 pub(crate) const EXITED: Error = Error::from_static("process exited");
 
-/// Reads a /proc file; a missing file (the process is gone) is [`EXITED`].
+/// Opens `rel` beneath /proc (for reading, or O_PATH with `flags`).
+fn open_at(rel: &str, flags: OFlags) -> Result<OwnedFd> {
+    rustix::fs::openat(proc_dir()?, rel, flags | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| gone_or(e.into()))
+}
+
+/// Reads `rel`, a file beneath /proc; a missing file (the process is gone) is [`EXITED`].
+pub fn read_file(rel: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let fd = open_at(rel, OFlags::RDONLY | OFlags::NOCTTY)?;
+    let mut out = Vec::new();
+    std::fs::File::from(fd)
+        .read_to_end(&mut out)
+        .map_err(gone_or)?;
+    Ok(out)
+}
+
+/// Reads a /proc file of process `pid`; a missing file (the process is gone) is
+/// [`EXITED`].
 pub(crate) fn read(pid: u32, file: &str) -> Result<Vec<u8>> {
-    std::fs::read(path(pid, file)).map_err(gone_or)
+    read_file(&path(pid, file))
+}
+
+/// The target of the symlink `rel` beneath /proc.
+pub fn read_link(rel: &str) -> Result<String> {
+    let target =
+        rustix::fs::readlinkat(proc_dir()?, rel, Vec::new()).map_err(|e| gone_or(e.into()))?;
+    Ok(target.to_string_lossy().into_owned())
+}
+
+/// The metadata of what `rel` beneath /proc leads to (symlinks followed, as stat(2)).
+pub(crate) fn stat(rel: &str) -> Result<rustix::fs::Stat> {
+    rustix::fs::statat(proc_dir()?, rel, AtFlags::empty()).map_err(|e| gone_or(e.into()))
+}
+
+/// The names in the directory `rel` beneath /proc.
+pub fn list(rel: &str) -> Result<Vec<String>> {
+    let fd = open_at(rel, OFlags::RDONLY | OFlags::DIRECTORY)?;
+    let dir = Dir::new(fd).map_err(errno)?;
+    Ok(dir
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().ok().map(str::to_owned))
+        .filter(|n| n != "." && n != "..")
+        .collect())
 }
 
 /// A /proc error: ENOENT and ESRCH mean the process went away.
@@ -135,9 +206,7 @@ impl ProcStatus {
 
 /// The pids in /proc, in increasing order (threads are not listed there).
 pub(crate) fn pids() -> Result<Vec<u32>> {
-    let mut out: Vec<u32> = std::fs::read_dir(PROC)?
-        .filter_map(|e| e.ok()?.file_name().to_str().and_then(parse_pid))
-        .collect();
+    let mut out: Vec<u32> = list(".")?.iter().filter_map(|n| parse_pid(n)).collect();
     out.sort_unstable();
     Ok(out)
 }

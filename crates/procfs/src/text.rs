@@ -139,8 +139,8 @@ pub struct FdLine {
 /// IP device), `c` for character devices (as `#c` holds /dev/null and the console), `S`
 /// for block devices (the storage device), `-` for anonymous inodes (eventfd, epoll,
 /// pidfd: no device at all), `M` for everything else (files of a mounted file system).
-pub fn device_char(name: &str, file_type: Option<std::fs::FileType>) -> char {
-    use std::os::unix::fs::FileTypeExt;
+pub fn device_char(name: &str, file_type: Option<rustix::fs::FileType>) -> char {
+    use rustix::fs::FileType;
     if name.starts_with("pipe:") {
         return '|';
     }
@@ -151,10 +151,10 @@ pub fn device_char(name: &str, file_type: Option<std::fs::FileType>) -> char {
         return '-';
     }
     match file_type {
-        Some(t) if t.is_fifo() => '|',
-        Some(t) if t.is_socket() => 'I',
-        Some(t) if t.is_char_device() => 'c',
-        Some(t) if t.is_block_device() => 'S',
+        Some(FileType::Fifo) => '|',
+        Some(FileType::Socket) => 'I',
+        Some(FileType::CharacterDevice) => 'c',
+        Some(FileType::BlockDevice) => 'S',
         _ => 'M',
     }
 }
@@ -276,5 +276,9 @@ mod tests {
         assert_eq!(device_char("socket:[12]", None), 'I');
         assert_eq!(device_char("anon_inode:[eventfd]", None), '-');
         assert_eq!(device_char("/etc/passwd", None), 'M');
+        assert_eq!(
+            device_char("/dev/null", Some(rustix::fs::FileType::CharacterDevice)),
+            'c'
+        );
     }
 }

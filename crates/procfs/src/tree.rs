@@ -14,8 +14,8 @@ use ninefold_proto::{dm, om};
 use rustix::process::Signal;
 
 use crate::linux::{
-    self, FdInfo, ProcStat, ProcStatus, boot_ms, environ_var, gone_or, parse_pid, pids,
-    split_cmdline, start_epoch, user_name,
+    self, FdInfo, ProcStat, ProcStatus, boot_ms, environ_var, parse_pid, pids, split_cmdline,
+    start_epoch, user_name,
 };
 use crate::process::{Ctl, Process, WAITSTOP_POLL, note_signal, parse_ctl};
 use crate::text::{self, FdLine, STATUS_SIZE, num};
@@ -185,8 +185,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ProcTree {
-    /// The processes of this host, signalled on behalf of uid `principal`.
+    /// The processes of this host, signalled on behalf of uid `principal`. Linux's /proc
+    /// is opened now, if it was not already, and read through that directory from then on:
+    /// what is later mounted over /proc is not taken for this host's processes.
     pub fn new(principal: u32) -> ProcTree {
+        if let Err(e) = linux::proc_dir() {
+            tracing::warn!(error = %e, "#p has no processes to show");
+        }
         ProcTree {
             inner: Arc::new(Inner {
                 principal,
@@ -576,38 +581,41 @@ impl ProcNode {
 
 /// The `fd` file of `p`.
 fn fd_text(p: &Process) -> Result<String> {
-    let cwd = std::fs::read_link(linux::path(p.pid, "cwd")).map_err(gone_or)?;
-    let dir = std::fs::read_dir(linux::path(p.pid, "fd")).map_err(gone_or)?;
-    let mut fds: Vec<u32> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+    let cwd = linux::read_link(&linux::path(p.pid, "cwd"))?;
+    let mut fds: Vec<u32> = linux::list(&linux::path(p.pid, "fd"))?
+        .iter()
+        .filter_map(|n| n.parse().ok())
         .collect();
     fds.sort_unstable();
     let mut lines = Vec::with_capacity(fds.len());
     for fd in fds {
         let link = linux::path(p.pid, &format!("fd/{fd}"));
         // A descriptor closed meanwhile is left out.
-        let Ok(target) = std::fs::read_link(&link) else {
+        let Ok(name) = linux::read_link(&link) else {
             continue;
         };
-        let Ok(info) = std::fs::read_to_string(linux::path(p.pid, &format!("fdinfo/{fd}"))) else {
+        let Ok(info) = linux::read(p.pid, &format!("fdinfo/{fd}")) else {
             continue;
         };
-        let name = target.to_string_lossy().into_owned();
-        let meta = std::fs::metadata(&link).ok();
-        use std::os::unix::fs::MetadataExt;
+        let meta = linux::stat(&link).ok();
+        let kind = meta
+            .as_ref()
+            .map(|m| rustix::fs::FileType::from_raw_mode(m.st_mode));
         lines.push(FdLine {
             fd,
-            info: FdInfo::parse(&info),
-            dev_char: text::device_char(&name, meta.as_ref().map(|m| m.file_type())),
-            dev: meta.as_ref().map_or(0, |m| m.dev()),
-            ino: meta.as_ref().map_or(0, |m| m.ino()),
-            is_dir: meta.as_ref().is_some_and(|m| m.is_dir()),
+            info: FdInfo::parse(&String::from_utf8_lossy(&info)),
+            dev_char: text::device_char(&name, kind),
+            #[allow(clippy::unnecessary_cast)] // c_ulong: u64 here, u32 on 32-bit targets
+            dev: meta.as_ref().map_or(0, |m| m.st_dev as u64),
+            #[allow(clippy::unnecessary_cast)]
+            ino: meta.as_ref().map_or(0, |m| m.st_ino as u64),
+            is_dir: kind == Some(rustix::fs::FileType::Directory),
             name,
         });
     }
     // Still the same process: the text is its.
     p.stat()?;
-    Ok(text::fd(&cwd.to_string_lossy(), &lines))
+    Ok(text::fd(&cwd, &lines))
 }
 
 #[async_trait]

@@ -4,13 +4,19 @@
 
 use std::time::Duration;
 
+use ninefold_procfs::host;
+
+// /proc is read through the directory `#p` opened when the session's name space was made
+// (before its programs ran): one of them may since have mounted another machine's /proc
+// over /proc, and its processes are not this session's.
+
 /// The identity of a process's mount namespace (`mnt:[4026532...]`).
-fn mnt_ns(pid: &str) -> Option<std::path::PathBuf> {
-    std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()
+fn mnt_ns(pid: &str) -> Option<String> {
+    host::read_link(&format!("{pid}/ns/mnt")).ok()
 }
 
 fn parent(pid: &str) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = String::from_utf8(host::read_file(&format!("{pid}/stat")).ok()?).ok()?;
     // The name may hold blanks and parentheses: the fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(1)?.parse().ok()
@@ -25,12 +31,11 @@ pub fn others() -> usize {
     let Some(mine) = mnt_ns("self") else {
         return 0;
     };
-    let Ok(dir) = std::fs::read_dir("/proc") else {
+    let Ok(names) = host::list(".") else {
         return 0;
     };
-    let pids: Vec<String> = dir
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().into_string().ok())
+    let pids: Vec<String> = names
+        .into_iter()
         .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
         .collect();
     pids.iter()
