@@ -356,3 +356,32 @@ ls /srv
     let out = ok(script, dir.path());
     assert_eq!(out, "in-a\nin-b\n0\nin-a\nin-c\n", "{out}");
 }
+
+/// A shell blocked writing `waitstop` while one of its jobs ends (a SIGCHLD it catches) keeps
+/// waiting, as a Linux file's write would; a Ctrl-C-like SIGINT it catches still interrupts.
+#[test]
+fn a_caught_sigchld_does_not_interrupt_a_blocked_write() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+sleep 30 & sp=$!
+trap 'kill -KILL $sp' EXIT
+for i in $(seq 100); do [ "$(cat /proc/$sp/comm)" = sleep ] && break; sleep 0.02; done
+( sleep 0.3 ) &
+( sleep 1.2; kill -STOP $sp ) &
+start=$(date +%s%N)
+echo waitstop > /prog/$sp/ctl
+end=$(date +%s%N)
+echo "waited $(( (end - start) / 1000000 )) ms"
+grep -q '^State:.*stopped' /proc/$sp/status && echo stopped
+"#;
+    let out = ok(script, dir.path());
+    assert!(out.contains("stopped"), "{out}");
+    let ms: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("waited ")?.strip_suffix(" ms")?.parse().ok())
+        .unwrap();
+    assert!(ms >= 900, "the write returned after {ms} ms, before the process stopped");
+}

@@ -27,7 +27,9 @@
 //!   I/O objects they make belong to that runtime, as they would anyway.
 //! - **Interrupts**: FUSE_INTERRUPT (a signal to a blocked caller) fires the
 //!   cancellation of the request it names: its future is dropped — for a 9P tree that is
-//!   a Tflush — and the request answers EINTR. With a single reader an interrupt is always
+//!   a Tflush — and the request answers EINTR. Unless every signal pending for the caller
+//!   is a housekeeping one it catches (SIGCHLD, SIGWINCH …: see `signals`): then the
+//!   request goes on, as a Linux file's wait would restart. With a single reader an interrupt is always
 //!   read after its request, so an interrupt whose request is not in flight was answered
 //!   already and is ignored. POLL, which answers within moments, is not interrupted (the
 //!   kernel would show an EINTR answer as POLLERR).
@@ -165,6 +167,7 @@ mod conn;
 mod mnt;
 mod prefetch;
 mod session;
+mod signals;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};

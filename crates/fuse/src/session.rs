@@ -16,7 +16,9 @@ use crate::bridge::{Bridge, lock};
 use crate::conn::{Conn, Reply, Sent};
 
 /// Requests in flight, by `unique`: firing the sender cancels the request.
-type Inflight = Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>>;
+/// Requests that can be interrupted: their unique id, the thread that made them, and what
+/// cancels them.
+type Inflight = Arc<Mutex<HashMap<u64, (u32, oneshot::Sender<()>)>>>;
 
 /// What the session loop shares with the mount handle.
 #[derive(Debug)]
@@ -78,7 +80,7 @@ impl Session {
         }
         // Cancel whatever is still running: each answers EINTR (or finds the kernel gone).
         let pending: Vec<_> = lock(&self.inflight).drain().collect();
-        for (_, tx) in pending {
+        for (_, (_, tx)) in pending {
             let _ = tx.send(());
         }
         end
@@ -165,7 +167,12 @@ impl Session {
                 // With one reader, the request it names was dispatched before we read
                 // this: if it is not in flight it has been answered already.
                 reply.none();
-                if let Some(tx) = lock(&self.inflight).remove(&unique) {
+                let tid = lock(&self.inflight).get(&unique).map(|(tid, _)| *tid);
+                // Read outside the lock: /proc of a caller stopped by a debugger can wait.
+                if let Some(tid) = tid
+                    && crate::signals::cancels(tid)
+                    && let Some((_, tx)) = lock(&self.inflight).remove(&unique)
+                {
                     let _ = tx.send(());
                 }
                 Ok(true)
@@ -223,7 +230,7 @@ impl Session {
         // EINTR answer as POLLERR on that file. An interrupt of it is ignored.
         let rx = (!matches!(op, Op::Poll { .. })).then(|| {
             let (tx, rx) = oneshot::channel::<()>();
-            lock(&self.inflight).insert(h.unique, tx);
+            lock(&self.inflight).insert(h.unique, (h.pid, tx));
             rx
         });
         let bridge = self.bridge.clone();

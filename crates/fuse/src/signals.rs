@@ -1,0 +1,94 @@
+//! Which signals interrupt a request.
+//!
+//! The kernel sends FUSE_INTERRUPT for any signal that arrives while a caller waits on us,
+//! including those a program catches only to keep house: a shell's SIGCHLD handler fires
+//! whenever a background job ends, a terminal program's SIGWINCH on every resize. Plan 9
+//! flushes on a note, and a caught SIGINT or SIGTERM is one — but answering EINTR for a
+//! SIGCHLD makes `echo waitstop > ctl` fail in a shell whose job just ended, which no
+//! Linux file does (their waits restart). So an interrupt cancels the request unless every
+//! signal pending for the caller is one of those housekeeping signals and is caught; then
+//! the request goes on, and the handler runs once it is answered. When the pending
+//! signals cannot be read (the caller is gone), it cancels, as before.
+
+/// Signals programs catch to keep house, not to stop what they are doing: SIGCHLD,
+/// SIGCONT, SIGURG, SIGVTALRM, SIGPROF, SIGWINCH.
+const HOUSEKEEPING: u64 = bit(17) | bit(18) | bit(23) | bit(26) | bit(27) | bit(28);
+
+const fn bit(sig: u32) -> u64 {
+    1 << (sig - 1)
+}
+
+/// Whether an interrupt of a request made by thread `tid` should cancel it.
+pub(crate) fn cancels(tid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{tid}/status")) {
+        Ok(status) => cancels_given(&status),
+        Err(_) => true,
+    }
+}
+
+/// As [`cancels`], from the text of /proc/TID/status.
+fn cancels_given(status: &str) -> bool {
+    let mask = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+    };
+    let (Some(thread), Some(shared), Some(blocked), Some(caught)) = (
+        mask("SigPnd:"),
+        mask("ShdPnd:"),
+        mask("SigBlk:"),
+        mask("SigCgt:"),
+    ) else {
+        return true;
+    };
+    let pending = (thread | shared) & !blocked;
+    // Nothing pending any more (another thread took a process-wide signal): nothing to
+    // tell apart, so do as Plan 9 does.
+    if pending == 0 {
+        return true;
+    }
+    pending & !(HOUSEKEEPING & caught) != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(pnd: u64, shd: u64, blk: u64, cgt: u64) -> String {
+        format!(
+            "Name:\tbash\nSigQ:\t0/1000\nSigPnd:\t{pnd:016x}\nShdPnd:\t{shd:016x}\n\
+             SigBlk:\t{blk:016x}\nSigIgn:\t0000000000000000\nSigCgt:\t{cgt:016x}\n"
+        )
+    }
+
+    #[test]
+    fn housekeeping_signals_that_are_caught_do_not_cancel() {
+        let chld = bit(17);
+        let int = bit(2);
+        // A shell's SIGCHLD handler: the write goes on.
+        assert!(!cancels_given(&status(0, chld, 0, chld | int)));
+        assert!(!cancels_given(&status(bit(28), chld, 0, chld | bit(28))));
+        // Ctrl-C, caught or not, cancels; so does SIGCHLD alongside it.
+        assert!(cancels_given(&status(0, int, 0, chld | int)));
+        assert!(cancels_given(&status(0, int | chld, 0, chld)));
+        // SIGTERM, SIGKILL (never caught), SIGUSR1.
+        assert!(cancels_given(&status(0, bit(15), 0, 0)));
+        assert!(cancels_given(&status(bit(9), 0, 0, 0)));
+        assert!(cancels_given(&status(0, bit(10), 0, bit(10))));
+        // A housekeeping signal with no handler would not have interrupted: if it is
+        // there, something else is going on; cancel.
+        assert!(cancels_given(&status(0, chld, 0, 0)));
+        // Blocked signals do not count; none pending at all cancels.
+        assert!(!cancels_given(&status(0, chld | int, int, chld)));
+        assert!(cancels_given(&status(0, 0, 0, chld)));
+        assert!(cancels_given("garbage"));
+    }
+
+    #[test]
+    fn reads_a_real_status() {
+        // The main thread has nothing pending: cancel, as Plan 9 would.
+        assert!(cancels(std::process::id()));
+        assert!(cancels(u32::MAX));
+    }
+}
