@@ -246,6 +246,7 @@ pub async fn mount(
     opts: MountOptions,
 ) -> std::io::Result<MountHandle> {
     let rt = Handle::try_current().map_err(std::io::Error::other)?;
+    signals::open_proc();
     let mountpoint = std::fs::canonicalize(mountpoint)?;
     let root = tree
         .attach(uname, aname)

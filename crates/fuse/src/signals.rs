@@ -18,9 +18,36 @@ const fn bit(sig: u32) -> u64 {
     1 << (sig - 1)
 }
 
+/// Linux's /proc, opened by the first mount ([`open_proc`]) and read through that
+/// directory only. Whatever is mounted on /proc later must not be read: a session that
+/// mounts another machine's /proc there through FUSE would send this read to that
+/// mount — to the very thread that is reading it, when the interrupt is of a request to
+/// that mount, which then waits for itself for ever. `None`: /proc is not procfs.
+static PROC: std::sync::OnceLock<Option<std::os::fd::OwnedFd>> = std::sync::OnceLock::new();
+
+/// Opens /proc for [`cancels`], if it was not yet: called by every mount.
+pub(crate) fn open_proc() {
+    PROC.get_or_init(|| {
+        use rustix::fs::{Mode, OFlags, PROC_SUPER_MAGIC};
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = rustix::fs::open("/proc", flags, Mode::empty()).ok()?;
+        let procfs = rustix::fs::fstatfs(&fd).ok()?.f_type == PROC_SUPER_MAGIC;
+        procfs.then_some(fd)
+    });
+}
+
 /// Whether an interrupt of a request made by thread `tid` should cancel it.
 pub(crate) fn cancels(tid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{tid}/status")) {
+    use rustix::fs::{Mode, OFlags};
+    open_proc();
+    let Some(Some(proc)) = PROC.get() else {
+        return true;
+    };
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    let Ok(fd) = rustix::fs::openat(proc, format!("{tid}/status"), flags, Mode::empty()) else {
+        return true;
+    };
+    match std::io::read_to_string(std::fs::File::from(fd)) {
         Ok(status) => cancels_given(&status),
         Err(_) => true,
     }
