@@ -64,14 +64,43 @@ impl Projector {
 
     /// Show every mount point the name space has now (at session start). `/` is the
     /// session's root, built from the host's entries and the Plan 9 directories.
+    /// The FUSE mounts start together: each waits for its kernel handshake, and a session
+    /// starts with several (/net, /srv, /prog).
     pub async fn project_all(&mut self) -> Result<()> {
+        let mut fuse: Vec<(PathBuf, Mounting)> = Vec::new();
         for p in self.ns.mount_points() {
             if p.elems.is_empty() {
                 continue;
             }
-            self.project(&p).await?;
+            // As in `prepare`: beneath a FUSE mount the name space shows it already.
+            if let Some(at) = linux(&p)
+                && fuse.iter().any(|(f, _)| at.starts_with(f) && at != *f)
+            {
+                continue;
+            }
+            if let Some(pending) = self.prepare(&p).await? {
+                fuse.push(pending);
+            }
         }
-        Ok(())
+        let done = futures_util::future::join_all(fuse.into_iter().map(|(at, m)| async move {
+            let r = m.await;
+            (at, r)
+        }))
+        .await;
+        let mut first_error = None;
+        for (at, r) in done {
+            match r {
+                Ok(handle) => {
+                    self.made.insert(at, Made::Fuse(handle));
+                }
+                Err(e) => {
+                    first_error.get_or_insert_with(|| {
+                        Error::new(format!("FUSE mount on {}: {e}", at.display()))
+                    });
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Apply one operation to the name space, then to Linux.
@@ -124,10 +153,23 @@ impl Projector {
 
     /// Make the Linux mount at `old` show what the name space has there.
     async fn project(&mut self, old: &NsPath) -> Result<()> {
+        let Some((at, mounting)) = self.prepare(old).await? else {
+            return Ok(());
+        };
+        let handle = mounting
+            .await
+            .map_err(|e| Error::new(format!("FUSE mount on {}: {e}", at.display())))?;
+        self.made.insert(at, Made::Fuse(handle));
+        Ok(())
+    }
+
+    /// Everything [`Projector::project`] does but wait for a FUSE mount: that is returned,
+    /// with where it goes.
+    async fn prepare(&mut self, old: &NsPath) -> Result<Option<(PathBuf, Mounting)>> {
         let Some(at) = linux(old) else {
             // A device's own files (`bind x '#c/null'`) are seen through the mounts that
             // show that device.
-            return Ok(());
+            return Ok(None);
         };
         // Under a FUSE mount, the name space itself shows the change.
         if self
@@ -135,14 +177,14 @@ impl Projector {
             .iter()
             .any(|(p, m)| matches!(m, Made::Fuse(_)) && at.starts_with(p) && at != *p)
         {
-            return Ok(());
+            return Ok(None);
         }
         if let Some(m) = self.made.remove(&at) {
             drop_mount(&at, m);
         }
         let members = self.ns.members_at(&old.to_string()).await?;
         let Some(members) = members else {
-            return Ok(());
+            return Ok(None);
         };
         let host_bind = match &members[..] {
             [m] if m.flags.order == Order::Replace && m.to.dev == 0 => match &m.source {
@@ -161,20 +203,19 @@ impl Projector {
             )
             .map_err(|e| Error::new(format!("bind {} {}: {e}", src.display(), at.display())))?;
             self.made.insert(at, Made::Bind);
-            return Ok(());
+            return Ok(None);
         }
         let tree: Arc<dyn Tree> = Arc::new(
             NsTree::new(self.ns.clone())
                 .compact(true)
                 .rooted_at(old.clone()),
         );
-        let handle = (self.fuse)(tree, at.clone())
-            .await
-            .map_err(|e| Error::new(format!("FUSE mount on {}: {e}", at.display())))?;
-        self.made.insert(at, Made::Fuse(handle));
-        Ok(())
+        Ok(Some(((at.clone()), (self.fuse)(tree, at))))
     }
 }
+
+/// A FUSE mount on its way.
+type Mounting = std::pin::Pin<Box<dyn Future<Output = FuseMount> + Send>>;
 
 fn drop_mount(at: &Path, m: Made) {
     match m {
