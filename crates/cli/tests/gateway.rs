@@ -12,13 +12,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::BIN;
+use common::{BIN, Bg};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -43,66 +41,6 @@ fn text(b: &[u8]) -> String {
 fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().unwrap();
     assert!(out.status.success(), "ip {args:?}: {}", text(&out.stderr));
-}
-
-/// A process in a namespace, killed when dropped; its stderr lines as they come.
-struct Bg {
-    child: Child,
-    err: mpsc::Receiver<String>,
-    what: String,
-}
-
-impl Bg {
-    fn start(mut cmd: Command) -> Bg {
-        let what = format!("{cmd:?}");
-        let mut child = cmd
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, err) = mpsc::channel();
-        let e = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(e).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Bg { child, err, what }
-    }
-
-    /// The first stderr line containing `what`.
-    fn wait_for(&self, what: &str) -> String {
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.err.recv_timeout(left) {
-                Ok(l) if l.contains(what) => return l,
-                Ok(_) => {}
-                Err(_) => panic!("{} never said {what:?}", self.what),
-            }
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The four machines, removed with everything in them when dropped.
@@ -174,6 +112,7 @@ impl Net {
             .args(args)
             .env("NINEFOLD_HOME", home)
             .env("NF", BIN)
+            .env("NO_COLOR", "1")
             .current_dir(self.tmp.path());
         c
     }
@@ -282,7 +221,7 @@ fn seed_000_the_gateway_without_nat() {
             r#"read -r line; printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from H: %s\n' "$line""#,
         ],
     ));
-    http.wait_for("listening on");
+    http.wait_for("listening on", LIMIT);
     let sink = Bg::start(net.cmd(
         &net.h,
         &h_home,
@@ -295,7 +234,7 @@ fn seed_000_the_gateway_without_nat() {
             "cat >/dev/null",
         ],
     ));
-    sink.wait_for("listening on");
+    sink.wait_for("listening on", LIMIT);
     let udp = Bg::start(net.cmd(
         &net.h,
         &h_home,
@@ -309,7 +248,7 @@ fn seed_000_the_gateway_without_nat() {
              for _ in range(100):\n  d,a=s.recvfrom(2048); s.sendto(d,a)\n",
         ],
     ));
-    udp.wait_for("udp echo ready");
+    udp.wait_for("udp echo ready", LIMIT);
 
     // G exports its name space, with /net under the policy, over TLS on its LAN side.
     let g = Bg::start(net.cmd(
@@ -324,7 +263,7 @@ fn seed_000_the_gateway_without_nat() {
             "tls!192.0.2.1!17007",
         ],
     ));
-    g.wait_for("serving");
+    g.wait_for("serving", LIMIT);
 
     // 1. IC: no route out of its own; through G's /net by hand with bash and cat, and with
     //    `ninefold dial -n /net.alt`. G's loopback stays out of reach.
@@ -350,7 +289,7 @@ cat err
     assert!(o.contains("hello from H: GET / HTTP/1.0"), "{o}");
     assert!(o.contains("hello from H: GET /dial HTTP/1.0"), "{o}");
     assert!(o.contains("permission denied"), "{o}");
-    let log = g.wait_for("connect tcp!198.51.100.2!80");
+    let log = g.wait_for("connect tcp!198.51.100.2!80", LIMIT);
     assert!(log.contains("ic"), "G's log names the principal: {log}");
 
     // 2. IC listens on G's port 8080 through /net.alt; H calls G and talks to IC.
@@ -360,7 +299,7 @@ cat err
         "$NF import tls!192.0.2.1!17007 /net /net.alt\n\
          exec $NF listen1 -n /net.alt 'tcp!*!8080' cat\n",
     );
-    ic_listen.wait_for("listening on");
+    ic_listen.wait_for("listening on", LIMIT);
     let mut c = net.cmd(&net.h, &h_home, BIN, &["dial", "tcp!198.51.100.1!8080"]);
     c.env("NINEFOLD_HOME", &h_home);
     let out = common::run_bounded(c, b"hello IC\n", LIMIT);
@@ -432,7 +371,7 @@ head -c 13 <&5
          echo uploading >&2\n\
          exec $NF dial -n /net.alt tcp!198.51.100.2!9000 </dev/zero\n",
     );
-    upload.wait_for("uploading");
+    upload.wait_for("uploading", LIMIT);
     let deadline = Instant::now() + LIMIT;
     while fds(g.pid()) <= before + 1 {
         assert!(Instant::now() < deadline, "the upload never reached G");

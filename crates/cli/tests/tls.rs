@@ -4,14 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::BIN;
+use common::{BIN, Bg};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -58,65 +57,30 @@ fn run_in(home: &Path, args: &[&str], stdin: &[u8]) -> Output {
     common::run_bounded(c, stdin, LIMIT)
 }
 
-/// A listening exportfs; its log lines as they come. Killed when dropped.
+/// A listening exportfs, and where it listens.
 struct Exportfs {
-    child: Child,
-    log: mpsc::Receiver<String>,
+    bg: Bg,
     addr: String,
 }
 
 impl Exportfs {
     fn start(home: &Path, args: &[&str]) -> Exportfs {
-        let mut child = Command::new(BIN)
-            .arg("exportfs")
+        let mut c = Command::new(BIN);
+        c.arg("exportfs")
             .args(args)
             .args(["--listen", "tls!127.0.0.1!0"])
             .env("NINEFOLD_HOME", home)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, log) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut e = Exportfs {
-            child,
-            log,
-            addr: String::new(),
-        };
-        let line = e.wait_for("serving");
-        e.addr = line.rsplit(' ').next().unwrap().to_owned();
-        assert!(e.addr.starts_with("tls!127.0.0.1!"), "{line}");
-        e
+            .env("NO_COLOR", "1");
+        let bg = Bg::start(c);
+        let line = bg.wait_for("serving", LIMIT);
+        let addr = line.rsplit(' ').next().unwrap().to_owned();
+        assert!(addr.starts_with("tls!127.0.0.1!"), "{line}");
+        Exportfs { bg, addr }
     }
 
     /// The first log line containing `what` (skipping others).
     fn wait_for(&self, what: &str) -> String {
-        let deadline = std::time::Instant::now() + LIMIT;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(l) if l.contains(what) => return l,
-                Ok(_) => {}
-                Err(_) => panic!("exportfs never logged {what:?}"),
-            }
-        }
-    }
-}
-
-impl Drop for Exportfs {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.bg.wait_for(what, LIMIT)
     }
 }
 

@@ -43,3 +43,69 @@ pub fn ninefold_bounded(args: &[&str], stdin: &[u8], limit: Duration) -> Output 
     cmd.args(args);
     run_bounded(cmd, stdin, limit)
 }
+
+/// A program in the background, killed and reaped when dropped; the lines of its standard
+/// error as they come.
+pub struct Bg {
+    pub child: std::process::Child,
+    pub stderr: mpsc::Receiver<String>,
+    what: String,
+}
+
+impl Bg {
+    /// Starts `cmd` with stdin from /dev/null, stdout piped and stderr read line by line.
+    pub fn start(mut cmd: Command) -> Bg {
+        use std::io::BufRead;
+        let what = format!("{cmd:?}");
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Bg {
+            child,
+            stderr: rx,
+            what,
+        }
+    }
+
+    /// The first line of its stderr containing `text`, skipping others; fails the test
+    /// after `limit`.
+    pub fn wait_for(&self, text: &str, limit: Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(l) if l.contains(text) => return l,
+                Ok(_) => {}
+                Err(_) => panic!("{} never said {text:?}", self.what),
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
