@@ -5,7 +5,7 @@
 #   bench/run.sh fs [--quick] [--runs N] [--only b4,b5,b7]
 #                                             the file-system rows B4, B5, B7 (see bench/fs.sh;
 #                                             needs root; installs bwrap, sshd, sshfs if missing)
-#   bench/run.sh net [options]                the network rows B1, B3, B8 alone, e.g.
+#   bench/run.sh net [options]                the network rows B1, B2, B3, B8 alone, e.g.
 #                                             --only b3 --runs 3 (see bench/src/net.rs)
 #
 # Builds in release mode (respecting CARGO_TARGET_DIR), makes a 1 GiB file of random bytes

@@ -49,6 +49,11 @@ impl Guard {
         self.child.id()
     }
 
+    /// The child's exit status if it has exited (and is now reaped), without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     pub fn take_stdout(&mut self) -> Option<ChildStdout> {
         self.child.stdout.take()
     }
@@ -130,6 +135,17 @@ impl Server {
 
     /// Starts `cmd` and waits for a line ending in " on ADDR" or being just "ADDR".
     pub fn start(name: &str, cmd: &mut Command, on: Announce) -> Result<Server> {
+        Server::start_when(name, cmd, on, |_| true)
+    }
+
+    /// As [`Server::start`], the announcement being the first line for which `is` holds;
+    /// the lines before it are passed on to our stderr.
+    pub fn start_when(
+        name: &str,
+        cmd: &mut Command,
+        on: Announce,
+        is: impl Fn(&str) -> bool,
+    ) -> Result<Server> {
         // Our stdin as a pipe we hold: the helper modes exit when it closes, so they never
         // outlive this process even if it is killed.
         cmd.stdin(Stdio::piped());
@@ -144,12 +160,22 @@ impl Server {
         };
         let mut lines = BufReader::new(stream);
         let mut first = String::new();
-        lines
-            .read_line(&mut first)
-            .with_context(|| format!("{name}: no announcement"))?;
+        loop {
+            first.clear();
+            lines
+                .read_line(&mut first)
+                .with_context(|| format!("{name}: no announcement"))?;
+            if first.is_empty() {
+                bail!("{name} exited before listening");
+            }
+            if is(first.trim()) {
+                break;
+            }
+            let _ = std::io::stderr().write_all(first.as_bytes());
+        }
         let first = first.trim();
         if first.is_empty() {
-            bail!("{name} exited before listening");
+            bail!("{name} announced nothing");
         }
         let addr = first.rsplit(" on ").next().unwrap_or(first).to_owned();
         std::thread::spawn(move || {

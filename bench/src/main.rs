@@ -42,6 +42,7 @@ mod fs;
 mod net;
 mod ninep;
 mod raw;
+mod remote;
 mod report;
 
 use std::path::{Path, PathBuf};

@@ -1,10 +1,13 @@
 //! The network rows: a TCP stream (B1) and dials (B3) through a `/net` that `ninefold
 //! exportfs -r '#I'` serves on a unix socket, next to the same done directly with loopback
-//! sockets; and what an idle conversation costs that exportfs in memory (B8).
+//! sockets; the stream through a /net imported over TLS and over the ssh transport, next to
+//! `ssh -L` forwarding (B2, in `remote.rs`); and what an idle conversation costs that
+//! exportfs in memory (B8).
 //!
 //! ```text
-//! ninefold-bench net [--ninefold PATH] [--runs N] [--only b1,b3,b8] [--stream BYTES]
+//! ninefold-bench net [--ninefold PATH] [--runs N] [--only b1,b2,b3,b8] [--stream BYTES]
 //!                    [--chunk BYTES] [--dials N] [--convs N] [--socat PATH]
+//!                    [--race BYTES] [--race-tries N]
 //! ```
 //!
 //! Every TCP connection goes to `raw-sink`, a child process (a current-thread tokio loop)
@@ -30,8 +33,9 @@ use ninefold_transport::Addr;
 use crate::child::{Announce, Guard, Server};
 use crate::{Kind, Row, TempDir, find_ninefold, met, runtime, status};
 
-const USAGE: &str = "usage: ninefold-bench net [--ninefold PATH] [--runs N] [--only b1,b3,b8] \
-[--stream BYTES] [--chunk BYTES] [--dials N] [--convs N] [--socat PATH]";
+const USAGE: &str = "usage: ninefold-bench net [--ninefold PATH] [--runs N] [--only b1,b2,b3,b8] \
+[--stream BYTES] [--chunk BYTES] [--dials N] [--convs N] [--socat PATH] [--race BYTES] \
+[--race-tries N]";
 
 /// Goals of issue 8.
 const GOAL_STREAM: f64 = 0.5;
@@ -45,17 +49,21 @@ const READ_COUNT: u32 = 1 << 20;
 const SOCAT_BUF: usize = 1 << 20;
 
 #[derive(Debug)]
-struct Opts {
+pub(crate) struct Opts {
     ninefold: Option<PathBuf>,
-    runs: usize,
+    pub(crate) runs: usize,
     b1: bool,
+    b2: bool,
     b3: bool,
     b8: bool,
-    stream: u64,
-    chunk: usize,
+    pub(crate) stream: u64,
+    pub(crate) chunk: usize,
     dials: usize,
     convs: usize,
     socat: Option<PathBuf>,
+    /// B2's cipher race: bytes through `ssh -L` per try, and tries per cipher.
+    pub(crate) race: u64,
+    pub(crate) race_tries: usize,
 }
 
 impl Opts {
@@ -64,6 +72,7 @@ impl Opts {
             ninefold: None,
             runs: 5,
             b1: true,
+            b2: true,
             b3: true,
             b8: true,
             stream: 1 << 30,
@@ -71,6 +80,8 @@ impl Opts {
             dials: 2000,
             convs: 10_000,
             socat: None,
+            race: 256 << 20,
+            race_tries: 3,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -86,15 +97,18 @@ impl Opts {
                 "--dials" => o.dials = value()?.parse().context("--dials")?,
                 "--convs" => o.convs = value()?.parse().context("--convs")?,
                 "--socat" => o.socat = Some(value()?.into()),
+                "--race" => o.race = value()?.parse().context("--race")?,
+                "--race-tries" => o.race_tries = value()?.parse().context("--race-tries")?,
                 "--only" => {
                     let only = value()?;
-                    (o.b1, o.b3, o.b8) = (false, false, false);
+                    (o.b1, o.b2, o.b3, o.b8) = (false, false, false, false);
                     for name in only.split(',') {
                         match name {
                             "b1" => o.b1 = true,
+                            "b2" => o.b2 = true,
                             "b3" => o.b3 = true,
                             "b8" => o.b8 = true,
-                            _ => bail!("--only: unknown benchmark {name:?} (b1, b3, b8)"),
+                            _ => bail!("--only: unknown benchmark {name:?} (b1, b2, b3, b8)"),
                         }
                     }
                 }
@@ -105,9 +119,17 @@ impl Opts {
                 s => bail!("unexpected argument {s}\n{USAGE}"),
             }
         }
-        if o.runs == 0 || o.stream == 0 || o.chunk == 0 || o.dials < PARALLEL || o.convs < 2 {
+        if o.runs == 0
+            || o.stream == 0
+            || o.chunk == 0
+            || o.race == 0
+            || o.race_tries == 0
+            || o.dials < PARALLEL
+            || o.convs < 2
+        {
             bail!(
-                "--runs, --stream and --chunk must be positive, --dials ≥ {PARALLEL}, --convs ≥ 2"
+                "--runs, --stream, --chunk, --race and --race-tries must be positive, \
+                 --dials ≥ {PARALLEL}, --convs ≥ 2"
             );
         }
         Ok(o)
@@ -122,7 +144,7 @@ pub fn bench(args: &[String]) -> Result<()> {
     let rt = runtime()?;
     raise_fd_limit();
 
-    eprintln!("starting raw-sink and ninefold exportfs -r '#I'…");
+    eprintln!("starting raw-sink…");
     let sink = Server::start(
         "raw-sink",
         Command::new(&me).arg("raw-sink").arg("tcp!127.0.0.1!0"),
@@ -147,6 +169,13 @@ pub fn bench(args: &[String]) -> Result<()> {
             out.push(dial_rows(&o, &rt, &net_addr, &target, port)?);
         }
     }
+    let remote = if o.b2 {
+        Some(crate::remote::stream_rows(
+            &o, &rt, &ninefold, &tmp.0, &target, port,
+        )?)
+    } else {
+        None
+    };
     let convs = if o.b8 {
         // A fresh exportfs, so that its memory is that of the conversations alone.
         let exportfs = start_exportfs(&ninefold, &tmp.0, "convs")?;
@@ -166,15 +195,22 @@ pub fn bench(args: &[String]) -> Result<()> {
             ids.push(id);
         }
     }
-    println!(
-        "note | {} | /net = `ninefold exportfs -r '#I' --listen unix!SOCK`, used through \
-         ninefold's client and `ninefold_netfs::dial` in a runtime task; every TCP connection \
-         goes to raw-sink (one thread), which reads it to its end and answers with the byte \
-         count. Each cell: median of {} runs (variants interleaved); min–max = slowest–fastest \
-         run.",
-        ids.join(","),
-        o.runs
-    );
+    if let Some(r) = &remote {
+        for n in &r.notes {
+            println!("note | B2 | {n}");
+        }
+    }
+    if !ids.is_empty() {
+        println!(
+            "note | {} | /net = `ninefold exportfs -r '#I' --listen unix!SOCK`, used through \
+             ninefold's client and `ninefold_netfs::dial` in a runtime task; every TCP \
+             connection goes to raw-sink (one thread), which reads it to its end and answers \
+             with the byte count. Each cell: median of {} runs (variants interleaved); min–max \
+             = slowest–fastest run.",
+            ids.join(","),
+            o.runs
+        );
+    }
     if o.b1 {
         println!(
             "note | B1 | {} bytes ({:.2} GiB) per run; the CLI reads them from a file in the page \
@@ -193,7 +229,7 @@ pub fn bench(args: &[String]) -> Result<()> {
     println!("| row | what | median | min–max | ratio | goal |");
     println!("|---|---|---:|---:|---|---|");
     let mut goals = Vec::new();
-    for rows in out.iter().chain(convs.iter()) {
+    for rows in out.iter().chain(remote.iter()).chain(convs.iter()) {
         for line in &rows.lines {
             println!("{line}");
         }
@@ -234,7 +270,7 @@ async fn session(addr: &Addr) -> Result<(Client, NodeRef)> {
 }
 
 /// Reads a conversation to its end: the sink's 8-byte count.
-async fn read_reply(c: &Conn) -> Result<u64> {
+pub(crate) async fn read_reply(c: &Conn) -> Result<u64> {
     let mut reply = Vec::new();
     loop {
         let b = c.read(READ_COUNT).await?;
@@ -273,20 +309,7 @@ fn stream_rows(
         let (net, target, chunk) = (net.clone(), target.to_owned(), chunk.clone());
         rt.block_on(rt.spawn(async move {
             let (_client, root) = session(&net).await?;
-            let start = Instant::now();
-            let c = dial(&root, &target).await?;
-            let mut left = total;
-            while left > 0 {
-                let n = left.min(chunk.len() as u64) as usize;
-                c.write_all(chunk.slice(..n)).await?;
-                left -= n as u64;
-            }
-            c.close_write().await?;
-            let got = read_reply(&c).await?;
-            let took = start.elapsed();
-            c.close().await;
-            ensure!(got == total, "the sink got {got} bytes of {total}");
-            Ok(took)
+            stream_through(&root, &target, &chunk, total).await
         }))?
     };
     let cli = |net: Option<&Addr>| -> Result<Duration> {
@@ -295,20 +318,8 @@ fn stream_rows(
         if let Some(n) = net {
             cmd.arg("-n").arg(n.to_string());
         }
-        cmd.arg(target)
-            .stdin(std::fs::File::open(&file)?)
-            .stdout(std::fs::File::create(&reply)?)
-            .stderr(Stdio::inherit());
-        let start = Instant::now();
-        let (status, exited) =
-            Guard::spawn("ninefold dial", &mut cmd)?.wait_for(Duration::from_secs(300))?;
-        ensure!(status.success(), "ninefold dial failed: {status}");
-        let got = std::fs::read(&reply)?;
-        ensure!(
-            got == total.to_be_bytes(),
-            "ninefold dial: the sink's answer was {got:?}"
-        );
-        Ok(exited - start)
+        cmd.arg(target);
+        cli_stream(cmd, &file, &reply, total)
     };
 
     let mib = o.chunk as f64 / f64::from(1 << 20);
@@ -407,18 +418,69 @@ fn stream_rows(
     Ok(Rows {
         lines,
         goals: vec![goal],
+        ..Rows::default()
     })
 }
 
-/// Table lines and `goal |` lines of one benchmark.
-#[derive(Debug)]
-struct Rows {
-    lines: Vec<String>,
-    goals: Vec<String>,
+/// Dials `target` through the /net `net`, writes `total` bytes with `write_all` of `chunk`
+/// (one Twrite at a time), half-closes and reads the sink's count: the time from the dial
+/// to the count.
+pub(crate) async fn stream_through(
+    net: &NodeRef,
+    target: &str,
+    chunk: &Bytes,
+    total: u64,
+) -> Result<Duration> {
+    let start = Instant::now();
+    let c = dial(net, target).await?;
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        c.write_all(chunk.slice(..n)).await?;
+        left -= n as u64;
+    }
+    c.close_write().await?;
+    let got = read_reply(&c).await?;
+    let took = start.elapsed();
+    c.close().await;
+    ensure!(got == total, "the sink got {got} bytes of {total}");
+    Ok(took)
+}
+
+/// Runs `cmd` (a `ninefold dial …` to the sink) with standard input from `file`, which
+/// holds `total` bytes, and standard output into `reply`; checks the sink's count and
+/// returns the time from spawn to exit (at most 300 s).
+pub(crate) fn cli_stream(
+    mut cmd: Command,
+    file: &Path,
+    reply: &Path,
+    total: u64,
+) -> Result<Duration> {
+    cmd.stdin(std::fs::File::open(file)?)
+        .stdout(std::fs::File::create(reply)?)
+        .stderr(Stdio::inherit());
+    let start = Instant::now();
+    let (status, exited) =
+        Guard::spawn("ninefold dial", &mut cmd)?.wait_for(Duration::from_secs(300))?;
+    ensure!(status.success(), "ninefold dial failed: {status}");
+    let got = std::fs::read(reply)?;
+    ensure!(
+        got == total.to_be_bytes(),
+        "ninefold dial: the sink's answer was {got:?}"
+    );
+    Ok(exited - start)
+}
+
+/// Table lines, `note |` texts and `goal |` lines of one benchmark.
+#[derive(Debug, Default)]
+pub(crate) struct Rows {
+    pub(crate) lines: Vec<String>,
+    pub(crate) notes: Vec<String>,
+    pub(crate) goals: Vec<String>,
 }
 
 /// A program on `PATH`.
-fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?
         .to_str()?
         .split(':')
@@ -479,7 +541,7 @@ impl Socat {
     }
 }
 
-fn write_file(path: &Path, len: u64) -> Result<()> {
+pub(crate) fn write_file(path: &Path, len: u64) -> Result<()> {
     let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let block: Vec<u8> = (0..1u32 << 20)
         .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
@@ -495,9 +557,12 @@ fn write_file(path: &Path, len: u64) -> Result<()> {
 }
 
 /// Connects to the sink, writes `total` bytes, half-closes and reads the count back.
-fn direct_stream(port: u16, total: u64, buf: &[u8]) -> Result<Duration> {
+pub(crate) fn direct_stream(port: u16, total: u64, buf: &[u8]) -> Result<Duration> {
     let start = Instant::now();
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    // Bounded: a relay that stalls fails the run instead of hanging it.
+    s.set_read_timeout(Some(Duration::from_secs(120)))?;
+    s.set_write_timeout(Some(Duration::from_secs(120)))?;
     let mut left = total;
     while left > 0 {
         let n = left.min(buf.len() as u64) as usize;
@@ -632,6 +697,7 @@ fn dial_rows(
             rate(&rows[0]),
             status(usize::from(r1 < GOAL_DIALS), 1)
         )],
+        ..Rows::default()
     })
 }
 
@@ -837,6 +903,7 @@ fn conv_memory(
     Ok(Rows {
         lines,
         goals: vec![goal],
+        ..Rows::default()
     })
 }
 
@@ -852,7 +919,7 @@ struct Mem {
     size_growth: u64,
 }
 
-fn line(id: &str, r: &Row, ratio: String, goal: &str) -> String {
+pub(crate) fn line(id: &str, r: &Row, ratio: String, goal: &str) -> String {
     format!(
         "| {id} | {} | {} | {} | {ratio} | {goal} |",
         r.what,

@@ -52,7 +52,7 @@ const ROWS: &[(&str, &str, &str)] = &[
     (
         "b2",
         "the same through an imported /net over TLS and over the ssh transport vs `ssh -L` forwarding",
-        "TLS ≥ 1.5× `ssh -L`",
+        "TLS ≥ 1.5× `ssh -L`; ssh transport ≥ 1× `ssh -L`",
     ),
     (
         "b3",
@@ -759,9 +759,10 @@ goal | B1 | ≥ 0.5× direct | 0.60× | met\ngoal | B3 | ≥ 0.3× direct | 0.10
         assert!(doc.contains("| B1 | ≥ 0.5× direct | 0.60× | met | 2000-01-01, abc, full |"));
         assert!(doc.contains("\n\na note\n\n| what | median |"));
         assert!(doc.contains("| B3 | ≥ 0.3× direct | 0.10× | **missed** |"));
-        assert!(
-            doc.contains("| B2 | TLS ≥ 1.5× `ssh -L` | — | skipped: TLS transport not built yet |")
-        );
+        assert!(doc.contains(
+            "| B2 | TLS ≥ 1.5× `ssh -L`; ssh transport ≥ 1× `ssh -L` | — | skipped: TLS \
+                 transport not built yet |"
+        ));
         assert!(doc.contains("| B8 | ≤ 16 KiB per conversation | — | not run yet | |"));
         // Once more: the same document.
         let (again, _) = rewrite(&doc, &run).unwrap();
