@@ -3,6 +3,10 @@
 //! `noteid` and `ppid`, bound at `/prog` in ninefold's default name space (Linux's own
 //! /proc stays as it is). See [`ProcTree`] for the files and rules.
 //!
+//! Also here, for Linux's own /proc: [`ReaderView`], another machine's /proc (served by
+//! `exportfs -r /proc`) in which each process reading it finds its own directory, as
+//! procps's `ps` needs when that /proc is mounted over /proc in a session.
+//!
 //! # Where this differs from Plan 9, and why
 //!
 //! - **Notes are signals.** A Linux process has no notes: writing `note` sends the signal
@@ -33,6 +37,7 @@ mod linux;
 mod process;
 mod text;
 mod tree;
+mod view;
 
 /// Linux's /proc as `#p` reads it: through the directory opened when the first
 /// [`ProcTree`] was made, so that what is mounted over /proc afterwards is not read. Paths
@@ -44,3 +49,4 @@ pub mod host {
 pub use process::{MAX_NOTE, note_signal};
 pub use text::{STATUS_SIZE, state_word};
 pub use tree::{NsSource, PROC_READ_LIMIT, ProcTree, SESSION_VAR};
+pub use view::{Reader, ReaderView};

@@ -55,7 +55,8 @@ fn open_at(rel: &str, flags: OFlags) -> Result<OwnedFd> {
         .map_err(|e| gone_or(e.into()))
 }
 
-/// Reads `rel`, a file beneath /proc; a missing file (the process is gone) is [`EXITED`].
+/// Reads `rel`, a file beneath /proc; a missing file (the process is gone) is "process
+/// exited".
 pub fn read_file(rel: &str) -> Result<Vec<u8>> {
     use std::io::Read;
     let fd = open_at(rel, OFlags::RDONLY | OFlags::NOCTTY)?;
