@@ -127,6 +127,7 @@ pub(crate) mod errno {
     pub(crate) const EIO: i32 = 5;
     pub(crate) const EBADF: i32 = 9;
     pub(crate) const EXDEV: i32 = 18;
+    pub(crate) const EDEADLK: i32 = 35;
     pub(crate) const ENOTDIR: i32 = 20;
     pub(crate) const EISDIR: i32 = 21;
     pub(crate) const EINVAL: i32 = 22;

@@ -183,6 +183,19 @@ use crate::bridge::{Bridge, Config};
 use crate::conn::Conn;
 use crate::session::{End, Session};
 
+tokio::task_local! {
+    /// The thread that made the request being served (see [`caller`]).
+    static CALLER: u32;
+}
+
+/// While a tree serves a request that came through a FUSE mount: the id of the thread
+/// that made it, in the pid namespace of the process that mounted (`None` for a caller
+/// outside that namespace, and outside a request). A tree may show each process
+/// something of its own (a /proc in which a process finds itself).
+pub fn caller() -> Option<u32> {
+    CALLER.try_with(|&tid| tid).ok().filter(|&tid| tid != 0)
+}
+
 /// Which open files bypass the page cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DirectIo {
@@ -213,6 +226,14 @@ pub struct MountOptions {
     /// How long the kernel may cache a name's lookup.
     pub entry_timeout: Duration,
     pub direct_io: DirectIo,
+    /// Answer requests made by the mounting process's own threads at once, with EDEADLK,
+    /// instead of serving them. A process that serves its mount on its own runtime must
+    /// never wait on that mount from it — and libraries do reach for files by name: glibc's
+    /// malloc reads /proc/sys/vm/overcommit_memory, so with another /proc mounted over
+    /// /proc a worker thread would wait for the runtime it blocks. For processes that
+    /// never mean to use the mount themselves (a session); not for tests that mount and
+    /// read in one process.
+    pub refuse_own_process: bool,
 }
 
 impl Default for MountOptions {
@@ -225,6 +246,7 @@ impl Default for MountOptions {
             attr_timeout: Duration::from_secs(1),
             entry_timeout: Duration::from_secs(1),
             direct_io: DirectIo::Auto,
+            refuse_own_process: false,
         }
     }
 }
@@ -272,7 +294,13 @@ pub async fn mount(
     let stop_r = Arc::new(stop_r);
     mnt::mount(&conn, &mountpoint, &opts, cfg.uid, cfg.gid)?;
     let ident = mnt::ident(&mountpoint);
-    let session = Session::new(conn, bridge.clone(), rt, stop_r.clone());
+    let session = Session::new(
+        conn,
+        bridge.clone(),
+        rt,
+        stop_r.clone(),
+        opts.refuse_own_process,
+    );
     let (ready_tx, ready_rx) = oneshot::channel();
     let mut handle = MountHandle {
         inner: Some(Inner {

@@ -29,6 +29,8 @@ pub(crate) struct Session {
     /// Readable once the mount handle wants the loop to stop.
     pub(crate) stop: Arc<OwnedFd>,
     inflight: Inflight,
+    /// Requests of our own threads are refused (see `MountOptions::refuse_own_process`).
+    refuse_own: bool,
 }
 
 /// Why the loop ended.
@@ -47,6 +49,7 @@ impl Session {
         bridge: Arc<Bridge>,
         rt: Handle,
         stop: Arc<OwnedFd>,
+        refuse_own: bool,
     ) -> Session {
         Session {
             conn,
@@ -54,6 +57,7 @@ impl Session {
             rt,
             stop,
             inflight: Arc::default(),
+            refuse_own,
         }
     }
 
@@ -189,6 +193,11 @@ impl Session {
                 }
                 Ok(true)
             }
+            // Served by the runtime our own thread may be blocking: never waited on.
+            _ if self.refuse_own && crate::signals::ours(h.pid) => {
+                reply.err(errno::EDEADLK);
+                Ok(true)
+            }
             op => {
                 self.spawn(h, op, reply);
                 Ok(true)
@@ -235,7 +244,7 @@ impl Session {
         });
         let bridge = self.bridge.clone();
         let inflight = self.inflight.clone();
-        self.rt.spawn(async move {
+        self.rt.spawn(crate::CALLER.scope(h.pid, async move {
             let _done = Deregister(inflight, h.unique);
             let outcome = match rx {
                 Some(rx) => tokio::select! {
@@ -252,7 +261,7 @@ impl Session {
             {
                 bridge.undo(u);
             }
-        });
+        }));
     }
 }
 

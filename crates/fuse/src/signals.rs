@@ -36,6 +36,19 @@ pub(crate) fn open_proc() {
     });
 }
 
+/// Whether thread `tid` is one of this process's.
+pub(crate) fn ours(tid: u32) -> bool {
+    if tid == std::process::id() {
+        return true;
+    }
+    open_proc();
+    let Some(Some(proc)) = PROC.get() else {
+        return false;
+    };
+    let path = format!("self/task/{tid}");
+    rustix::fs::statat(proc, path, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok()
+}
+
 /// Whether an interrupt of a request made by thread `tid` should cancel it.
 pub(crate) fn cancels(tid: u32) -> bool {
     use rustix::fs::{Mode, OFlags};
@@ -110,6 +123,36 @@ mod tests {
         assert!(!cancels_given(&status(0, chld | int, int, chld)));
         assert!(cancels_given(&status(0, 0, 0, chld)));
         assert!(cancels_given("garbage"));
+    }
+
+    #[test]
+    fn tells_our_threads() {
+        /// The calling thread's id, from /proc/thread-self (`PID/task/TID`).
+        fn tid() -> u32 {
+            let link = std::fs::read_link("/proc/thread-self").unwrap();
+            link.file_name().unwrap().to_str().unwrap().parse().unwrap()
+        }
+        assert!(ours(std::process::id()));
+        let other = std::thread::spawn(tid).join().unwrap();
+        assert_ne!(other, std::process::id());
+        // Our thread while it lives; not once it has gone.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            tx.send(tid()).unwrap();
+            let _ = done_rx.recv();
+        });
+        assert!(ours(rx.recv().unwrap()));
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
+        // Another process: a child.
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        assert!(!ours(child.id()));
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     #[test]

@@ -454,3 +454,33 @@ fn files_that_stat_empty_but_are_not_read_whole() {
         assert_eq!(fs::read(mnt.join("empty")).unwrap(), b"now");
     });
 }
+
+/// With `refuse_own_process` the mounting process's own requests fail at once (EDEADLK)
+/// and other processes' are served.
+#[test]
+fn own_requests_can_be_refused() {
+    let real = tempfile::tempdir().unwrap();
+    fs::write(real.path().join("hello"), b"hello, world\n").unwrap();
+    let tree = ninefold_hostfs::HostTree::new(real.path(), false).unwrap();
+    let opts = MountOptions {
+        refuse_own_process: true,
+        ..MountOptions::default()
+    };
+    let Some(m) = mount_tree(Arc::new(tree), opts) else {
+        return;
+    };
+    let file = m.at("hello");
+    let err = bounded("our own read", {
+        let file = file.clone();
+        move || fs::read(file).unwrap_err()
+    });
+    assert_eq!(err.raw_os_error(), Some(35), "{err}");
+    let out = bounded("another process's read", move || {
+        std::process::Command::new("cat")
+            .arg(file)
+            .output()
+            .unwrap()
+    });
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"hello, world\n");
+}
