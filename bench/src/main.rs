@@ -34,7 +34,7 @@
 //! FILE BUF`, `raw-recv ADDR LEN BUF`, `raw-pong ADDR REQ RESP`, `raw-sink ADDR`) and single measurements to
 //! run under a profiler against a server started by hand (`lib-read ADDR NAME LEN task|
 //! block_on`, `lib-stat ADDR NAME OPS task|block_on`, `raw-ping ADDR REQ RESP OPS`,
-//! `dial-steps NET tcp!HOST!PORT DIALS`).
+//! `dial-steps NET tcp!HOST!PORT DIALS`, `stream NET tcp!HOST!PORT BYTES [IN_FLIGHT]`).
 
 mod child;
 mod cpu;
@@ -78,6 +78,11 @@ fn run() -> Result<()> {
         ["stat-all", dir] => fs::stat_all(Path::new(dir)),
         // B3's dial taken apart, against a /net served by hand: see net.rs.
         ["dial-steps", net, target, dials] => net::dial_steps(net, target, dials.parse()?),
+        // B2's library stream alone, against a /net and a sink started by hand.
+        ["stream", net, target, bytes] => remote::stream_once(net, target, bytes.parse()?, 1),
+        ["stream", net, target, bytes, in_flight] => {
+            remote::stream_once(net, target, bytes.parse()?, in_flight.parse()?)
+        }
         // The network rows (B1, B3, B8) alone: see net.rs.
         ["net", ..] => net::bench(&args[1..]),
         // bench/run's last step: the results into BENCHMARKS.md.

@@ -9,8 +9,8 @@
 //!   and then the best of `--race-tries` streams of `--race` bytes); no compression.
 //! - TLS: `ninefold exportfs -r '#I' --net-policy F --listen tls!127.0.0.1!0`, its key and the
 //!   client's made by `ninefold key` in their own homes, the client authorized, the server
-//!   pinned by fingerprint; the policy lets the sink on 127.0.0.1 be reached (loopback is
-//!   refused to TLS principals by default).
+//!   pinned by fingerprint; the policy (`* connect tcp 127.0.0.1 SINK`) lets the sink be
+//!   reached (loopback is refused to TLS principals by default).
 //! - ssh transport: `ssh!root@127.0.0.1!PORT!OPTIONS` with the cipher of `ssh -L`; ssh runs
 //!   `ninefold exportfs --stdio` on the far side, found there through the sshd's `SetEnv
 //!   PATH=` (the directory of the `ninefold` measured), and the client walks to its `net`.
@@ -73,7 +73,7 @@ pub(crate) fn stream_rows(
     let mut notes = Vec::new();
 
     eprintln!("B2: the TLS exportfs…");
-    let tls = TlsExport::start(ninefold, &dir)?;
+    let tls = TlsExport::start(ninefold, &dir, port)?;
     eprintln!("B2: a private sshd on 127.0.0.1…");
     let sshd = Sshd::start(ninefold, &dir);
     let ssh = match &sshd {
@@ -265,7 +265,7 @@ pub(crate) fn stream_rows(
         "TLS: TLS 1.3 by rustls with the ring provider (its first choice of suite is \
          AES-256-GCM), Ed25519 keys made by `ninefold key` in a server and a client home, \
          the client in the server's authorized_keys, the server pinned by its fingerprint in \
-         the address; the policy file `* connect tcp 127.0.0.1 *` lets the sink on loopback \
+         the address; the policy file `* connect tcp 127.0.0.1 PORT` lets the sink on loopback \
          be reached (refused to TLS principals by default)."
             .into(),
     );
@@ -484,7 +484,8 @@ struct TlsExport {
 }
 
 impl TlsExport {
-    fn start(ninefold: &Path, dir: &Path) -> Result<TlsExport> {
+    /// With a policy that lets its clients reach the sink, at 127.0.0.1 port `sink`.
+    fn start(ninefold: &Path, dir: &Path, sink: u16) -> Result<TlsExport> {
         let (server_home, client_home) = (dir.join("tls-server"), dir.join("tls-client"));
         let key = |home: &Path| -> Result<(String, String)> {
             std::fs::create_dir_all(home)?;
@@ -510,7 +511,7 @@ impl TlsExport {
         let policy = dir.join("net.policy");
         std::fs::write(
             &policy,
-            "# B2: the sink is on loopback\n* connect tcp 127.0.0.1 *\n",
+            format!("# B2: the sink, on loopback\n* connect tcp 127.0.0.1 {sink}\n"),
         )?;
         let server = Server::start_when(
             "ninefold exportfs -r '#I' --listen tls!…",
@@ -808,4 +809,78 @@ fn race(sshd: &Sshd, o: &Opts, sink: u16, buf: &[u8]) -> Result<(&'static str, S
     }
     let (c, _) = best.context("ssh -L worked with none of the ciphers")?;
     Ok((c, said.join(", ")))
+}
+
+// ---- a single stream, to run under a profiler ----
+
+/// `stream NET tcp!HOST!PORT BYTES [IN_FLIGHT]`: B2's library variant alone, against a sink
+/// started by hand (`ninefold-bench raw-sink tcp!127.0.0.1!0`) and a /net named by any dial
+/// string (`tls!…`, reading `$NINEFOLD_HOME` as `dial` does; `ssh!…`, with
+/// `$NINEFOLD_SSH_OPTS` and `$NINEFOLD_REMOTE`; `unix!…`). Imports it, dials the sink,
+/// writes BYTES in 4 MiB `write_all`s and reads the count; prints MB/s from dial to count.
+/// With IN_FLIGHT > 1, that many tasks write 4 MiB Twrites at once on the one conversation
+/// (their order on the stream is then arbitrary: the sink only counts), to see what
+/// overlapping the stages would buy.
+pub(crate) fn stream_once(net: &str, target: &str, bytes: u64, in_flight: usize) -> Result<()> {
+    let addr: Addr = net.parse()?;
+    let target = target.to_owned();
+    ensure!(in_flight > 0, "stream: IN_FLIGHT must be positive");
+    let rt = crate::runtime()?;
+    let took = rt.block_on(rt.spawn(async move {
+        let conn = tokio::time::timeout(START_LIMIT, ninefold_transport::dial(&addr))
+            .await
+            .context("the dial took too long")??;
+        let imported = Imported::new(conn, net_kind(&addr)).await?;
+        let chunk = Bytes::from(vec![0xa5u8; 4 << 20]);
+        if in_flight == 1 {
+            return stream_through(&imported.net, &target, &chunk, bytes).await;
+        }
+        let start = Instant::now();
+        let c = ninefold_netfs::dial::dial(&imported.net, &target).await?;
+        let per = bytes / in_flight as u64;
+        let mut tasks = Vec::new();
+        for i in 0..in_flight {
+            let (c, chunk) = (c.clone(), chunk.clone());
+            let mine = if i == 0 {
+                bytes - per * (in_flight as u64 - 1)
+            } else {
+                per
+            };
+            tasks.push(tokio::spawn(async move {
+                let mut left = mine;
+                while left > 0 {
+                    let n = left.min(chunk.len() as u64) as usize;
+                    c.write_all(chunk.slice(..n)).await?;
+                    left -= n as u64;
+                }
+                Ok::<(), anyhow::Error>(())
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        c.close_write().await?;
+        let got = crate::net::read_reply(&c).await?;
+        let took = start.elapsed();
+        c.close().await;
+        ensure!(got == bytes, "the sink got {got} bytes of {bytes}");
+        Ok(took)
+    }))??;
+    println!(
+        "{:.1} MB/s ({bytes} bytes in {:.3} s, {in_flight} in flight)",
+        bytes as f64 / took.as_secs_f64() / 1e6,
+        took.as_secs_f64()
+    );
+    rt.shutdown_background();
+    Ok(())
+}
+
+fn net_kind(a: &Addr) -> &'static str {
+    match a {
+        Addr::Tls { .. } => "TLS",
+        Addr::Ssh { .. } => "ssh",
+        Addr::Unix(_) => "unix",
+        Addr::Tcp { .. } => "tcp",
+        Addr::Command(_) => "a command",
+    }
 }
