@@ -56,6 +56,7 @@ pub(crate) mod op {
     pub(crate) const DESTROY: u32 = 38;
     pub(crate) const POLL: u32 = 40;
     pub(crate) const BATCH_FORGET: u32 = 42;
+    pub(crate) const READDIRPLUS: u32 = 44;
     pub(crate) const RENAME2: u32 = 45;
 }
 
@@ -65,6 +66,8 @@ pub(crate) mod init {
     pub(crate) const ATOMIC_O_TRUNC: u32 = 1 << 3;
     pub(crate) const BIG_WRITES: u32 = 1 << 5;
     pub(crate) const AUTO_INVAL_DATA: u32 = 1 << 12;
+    pub(crate) const DO_READDIRPLUS: u32 = 1 << 13;
+    pub(crate) const READDIRPLUS_AUTO: u32 = 1 << 14;
     pub(crate) const PARALLEL_DIROPS: u32 = 1 << 18;
     pub(crate) const MAX_PAGES: u32 = 1 << 22;
 }
@@ -304,10 +307,12 @@ pub(crate) enum Op {
     },
     Flush,
     OpenDir,
+    /// READDIR, or READDIRPLUS (`plus`): each entry with what LOOKUP would answer.
     ReadDir {
         fh: u64,
         offset: u64,
         size: u32,
+        plus: bool,
     },
     ReleaseDir {
         fh: u64,
@@ -439,14 +444,18 @@ impl Op {
                 }
             }
             op::OPEN => Op::Open { flags: c.u32()? },
-            op::READ | op::READDIR => {
+            op::READ | op::READDIR | op::READDIRPLUS => {
                 let fh = c.u64()?;
                 let offset = c.u64()?;
                 let size = c.u32()?;
-                if opcode == op::READ {
-                    Op::Read { fh, offset, size }
-                } else {
-                    Op::ReadDir { fh, offset, size }
+                match opcode {
+                    op::READ => Op::Read { fh, offset, size },
+                    _ => Op::ReadDir {
+                        fh,
+                        offset,
+                        size,
+                        plus: opcode == op::READDIRPLUS,
+                    },
                 }
             }
             op::WRITE => {
@@ -636,6 +645,14 @@ pub(crate) fn init_out(o: &mut Out, minor: u32, max_readahead: u32, flags: u32) 
 pub(crate) fn dirent_size(name: &[u8]) -> usize {
     (24 + name.len()).next_multiple_of(8)
 }
+
+/// The size of one `struct fuse_direntplus`: an entry_out, then the dirent.
+pub(crate) fn direntplus_size(name: &[u8]) -> usize {
+    ENTRY_OUT_SIZE + dirent_size(name)
+}
+
+/// `struct fuse_entry_out`'s size.
+pub(crate) const ENTRY_OUT_SIZE: usize = 128;
 
 /// Appends one `struct fuse_dirent`. `off` is the offset of the *next* entry.
 pub(crate) fn dirent(o: &mut Out, ino: u64, off: u64, dir: bool, name: &[u8]) {

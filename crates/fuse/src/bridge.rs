@@ -290,6 +290,8 @@ struct DirState {
 
 #[derive(Debug)]
 struct DirEntry {
+    /// What READDIRPLUS tells of it (not `.` and `..`).
+    stat: Option<Stat>,
     name: Vec<u8>,
     ino: u64,
     dir: bool,
@@ -798,7 +800,12 @@ impl Bridge {
             Op::FsyncDir => Ok(Vec::new()).into(),
             Op::Fsync { fh } => self.fsync(fh).await.into(),
             Op::OpenDir => self.opendir(nodeid).await.into(),
-            Op::ReadDir { fh, offset, size } => self.readdir(fh, offset, size).await.into(),
+            Op::ReadDir {
+                fh,
+                offset,
+                size,
+                plus,
+            } => self.readdir(fh, offset, size, plus).await.into(),
             Op::Create { name, mode, flags } => self.create(nodeid, &name, mode, flags).await,
             Op::Mkdir { name, mode } => self.mkdir(nodeid, &name, mode).await,
             Op::Mknod { name, mode } => self.mknod(nodeid, &name, mode).await,
@@ -1144,7 +1151,10 @@ impl Bridge {
         Ok(o.0)
     }
 
-    async fn readdir(&self, fh: u64, offset: u64, size: u32) -> R<Vec<u8>> {
+    /// READDIR, or READDIRPLUS (`plus`): then each entry comes with the inode and
+    /// attributes LOOKUP would give from the same stat, so `ls -l` needs no LOOKUP at all.
+    /// Every entry sent counts as one lookup of its inode (the kernel FORGETs it later).
+    async fn readdir(&self, fh: u64, offset: u64, size: u32, plus: bool) -> R<Vec<u8>> {
         let f = self.file(fh)?;
         let Kind::Dir(state) = &f.kind else {
             return Err(errno::ENOTDIR);
@@ -1155,11 +1165,13 @@ impl Bridge {
             let ino = f.fid.node.qid().path;
             d.entries = vec![
                 DirEntry {
+                    stat: None,
                     name: b".".to_vec(),
                     ino,
                     dir: true,
                 },
                 DirEntry {
+                    stat: None,
                     name: b"..".to_vec(),
                     ino,
                     dir: true,
@@ -1173,8 +1185,16 @@ impl Bridge {
         let mut i = usize::try_from(offset).unwrap_or(usize::MAX);
         loop {
             while let Some(e) = d.entries.get(i) {
-                if o.0.len() + abi::dirent_size(&e.name) > size as usize {
+                let need = if plus {
+                    abi::direntplus_size(&e.name)
+                } else {
+                    abi::dirent_size(&e.name)
+                };
+                if o.0.len() + need > size as usize {
                     return Ok(o.0);
+                }
+                if plus {
+                    self.entry_plus(&mut o, d.nodeid, e);
                 }
                 abi::dirent(&mut o, e.ino, i as u64 + 1, e.dir, &e.name);
                 i += 1;
@@ -1207,11 +1227,27 @@ impl Bridge {
                     continue;
                 }
                 d.entries.push(DirEntry {
-                    name: st.name.into_bytes(),
+                    name: st.name.clone().into_bytes(),
                     ino: st.qid.path,
                     dir: st.qid.is_dir() || st.mode & dm::DMDIR != 0,
+                    stat: Some(st),
                 });
             }
+        }
+    }
+
+    /// The `fuse_entry_out` half of a READDIRPLUS entry: an inode for it, as a LOOKUP
+    /// answered from this listing's stat would make; none (0, which the kernel passes
+    /// over) for `.` and `..`, or when the directory is gone.
+    fn entry_plus(&self, o: &mut Out, dir: u64, e: &DirEntry) {
+        let known = e.stat.as_ref().and_then(|st| {
+            let name = std::str::from_utf8(&e.name).ok()?;
+            let id = self.remember_lazy(key(&st.qid), dir, name).ok()?;
+            Some((id, st))
+        });
+        match known {
+            Some((id, st)) => o.0.extend_from_slice(&self.entry(id, st)),
+            None => o.0.resize(o.0.len() + abi::ENTRY_OUT_SIZE, 0),
         }
     }
 

@@ -223,6 +223,8 @@ impl Session {
             | init::ATOMIC_O_TRUNC
             | init::BIG_WRITES
             | init::AUTO_INVAL_DATA
+            | init::DO_READDIRPLUS
+            | init::READDIRPLUS_AUTO
             | init::PARALLEL_DIROPS
             | init::MAX_PAGES;
         let mut o = Out::with_capacity(64);
