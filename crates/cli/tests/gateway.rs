@@ -251,19 +251,7 @@ fn seed_000_the_gateway_without_nat() {
     udp.wait_for("udp echo ready", LIMIT);
 
     // G exports its name space, with /net under the policy, over TLS on its LAN side.
-    let g = Bg::start(net.cmd(
-        &net.g,
-        &net.home("g"),
-        BIN,
-        &[
-            "exportfs",
-            "--net-policy",
-            rules.to_str().unwrap(),
-            "--listen",
-            "tls!192.0.2.1!17007",
-        ],
-    ));
-    g.wait_for("serving", LIMIT);
+    let g = start_g(&net, &rules);
 
     // 1. IC: no route out of its own; through G's /net by hand with bash and cat, and with
     //    `ninefold dial -n /net.alt`. G's loopback stays out of reach.
@@ -394,5 +382,60 @@ head -c 13 <&5
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+
+    // 7. G restarts under an import: the mount fails at once (no hang), and running the
+    //    import again reconnects.
+    let flag = net.tmp.path().join("restarted");
+    let imported = net.tmp.path().join("imported");
+    let script = format!(
+        r#"
+$NF import tls!192.0.2.1!17007 /net /net.alt
+cat /net.alt/tcp/clone >/dev/null
+touch {imported}
+for i in $(seq 600); do [ -e {flag} ] && break; sleep 0.05; done
+if timeout 10 cat /net.alt/tcp/clone >/dev/null 2>err; then echo "the old import still worked"; exit 1; fi
+echo "after the restart: $(cat err)"
+$NF import tls!192.0.2.1!17007 /net /net.alt
+printf 'GET /again HTTP/1.0\r\n\r\n' | $NF dial -n /net.alt tcp!198.51.100.2!80
+"#,
+        flag = flag.display(),
+        imported = imported.display()
+    );
+    let out = std::thread::scope(|s| {
+        let session = s.spawn(|| net.session(&net.ic, "ic", &script));
+        // The session has imported: restart G.
+        let deadline = Instant::now() + LIMIT;
+        while !imported.exists() {
+            assert!(Instant::now() < deadline, "IC never imported");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(g);
+        let g2 = start_g(&net, &rules);
+        std::fs::write(&flag, "").unwrap();
+        let out = session.join().unwrap();
+        drop(g2);
+        out
+    });
+    let o = ok(&out, "IC's import across G's restart");
+    assert!(o.contains("after the restart: "), "{o}");
+    assert!(o.contains("hello from H: GET /again HTTP/1.0"), "{o}");
     drop((http, sink, udp));
+}
+
+/// G's exportfs: its name space, /net under `rules`, over TLS on the LAN side.
+fn start_g(net: &Net, rules: &Path) -> Bg {
+    let g = Bg::start(net.cmd(
+        &net.g,
+        &net.home("g"),
+        BIN,
+        &[
+            "exportfs",
+            "--net-policy",
+            rules.to_str().unwrap(),
+            "--listen",
+            "tls!192.0.2.1!17007",
+        ],
+    ));
+    g.wait_for("serving", LIMIT);
+    g
 }
