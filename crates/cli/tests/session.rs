@@ -383,5 +383,44 @@ grep -q '^State:.*stopped' /proc/$sp/status && echo stopped
         .lines()
         .find_map(|l| l.strip_prefix("waited ")?.strip_suffix(" ms")?.parse().ok())
         .unwrap();
-    assert!(ms >= 900, "the write returned after {ms} ms, before the process stopped");
+    assert!(
+        ms >= 900,
+        "the write returned after {ms} ms, before the process stopped"
+    );
+}
+
+/// A mount whose server is slow to answer (an ssh login, say) holds up no other request of
+/// the session.
+#[test]
+fn a_slow_mount_does_not_hold_up_the_session() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    std::fs::write(dir.path().join("d/f"), "slow\n").unwrap();
+    let script = r#"
+mkdir /n/slow
+$NF mount "{sleep 2; exec $NF exportfs -r $T/d --stdio}" /n/slow &
+sleep 0.3
+start=$(date +%s%N)
+$NF bind $T/d /mnt
+$NF ns >/dev/null
+end=$(date +%s%N)
+echo "bind and ns took $(( (end - start) / 1000000 )) ms"
+wait
+cat /n/slow/f
+"#;
+    let out = ok(script, dir.path());
+    assert!(out.ends_with("slow\n"), "{out}");
+    let ms: u64 = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("bind and ns took ")?
+                .strip_suffix(" ms")?
+                .parse()
+                .ok()
+        })
+        .unwrap();
+    assert!(ms < 1500, "bind and ns waited for the mount: {ms} ms");
 }

@@ -58,9 +58,14 @@ impl Control {
             }
             _ => {
                 let lines = parse(line, &|_| None).map_err(|e| Error::new(e.message))?;
-                let mut p = self.projector.lock().await;
                 for l in &lines {
-                    p.apply(&l.op).await?;
+                    // Dial before taking the lock: an ssh login may take seconds.
+                    let dialed = Projector::dial_first(self.connector.as_ref(), &l.op).await?;
+                    self.projector
+                        .lock()
+                        .await
+                        .apply_dialed(&l.op, dialed)
+                        .await?;
                 }
                 Ok(String::new())
             }

@@ -103,8 +103,26 @@ impl Projector {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// The connection an operation needs, made without the projector (callers lock it
+    /// only afterwards, so a slow ssh login holds up no other request): an `import`'s,
+    /// or a `mount`'s whose source is a dial string. None for everything else.
+    pub async fn dial_first(connector: &dyn Connector, op: &Op) -> Result<Option<Arc<dyn Tree>>> {
+        match op {
+            Op::Import { host, .. } => Ok(Some(connector.import(host).await?)),
+            Op::Mount { source, .. } if !source.starts_with(['/', '#', '.']) => {
+                Ok(Some(connector.connect(source).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Apply one operation to the name space, then to Linux.
     pub async fn apply(&mut self, op: &Op) -> Result<()> {
+        self.apply_dialed(op, None).await
+    }
+
+    /// As [`Projector::apply`], with the connection [`Projector::dial_first`] made.
+    pub async fn apply_dialed(&mut self, op: &Op, dialed: Option<Arc<dyn Tree>>) -> Result<()> {
         match op {
             Op::Bind {
                 flags, new, old, ..
@@ -119,9 +137,14 @@ impl Projector {
                 spec,
                 ..
             } => {
-                self.ns
-                    .mount_source(self.connector.as_ref(), source, old, *flags, spec)
-                    .await?;
+                match dialed {
+                    Some(tree) => self.ns.mount(tree, source, old, *flags, spec).await?,
+                    None => {
+                        self.ns
+                            .mount_source(self.connector.as_ref(), source, old, *flags, spec)
+                            .await?
+                    }
+                }
                 self.project(&self.ns.path(old)?).await
             }
             Op::Unmount { new, old } => {
@@ -139,7 +162,10 @@ impl Projector {
                 remote,
                 mountpoint,
             } => {
-                let tree = self.connector.import(host).await?;
+                let tree = match dialed {
+                    Some(t) => t,
+                    None => self.connector.import(host).await?,
+                };
                 self.ns
                     .mount(tree, host, mountpoint, *flags, remote)
                     .await?;
