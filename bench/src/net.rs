@@ -81,7 +81,7 @@ impl Opts {
             convs: 10_000,
             socat: None,
             race: 256 << 20,
-            race_tries: 3,
+            race_tries: 5,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
