@@ -1,8 +1,9 @@
 //! Another machine's processes in a session: its /prog (the `#p` of its standard name space)
 //! served by `ninefold exportfs` on a unix socket or as a `{command}`, imported or mounted
-//! in a session, listed by `ninefold ps -p` and signalled with `echo … > ctl` through FUSE.
-//! The far side is an exporter on this machine (another user's, when the tests run as
-//! root), so the tests can see what happened to its processes.
+//! in a session, listed by `ninefold ps -p` and signalled with `echo … > ctl` through FUSE;
+//! and its Linux /proc (`exportfs -r /proc -R`) mounted over /proc, for procps's `ps`.
+//! The far side is an exporter on this machine (another user's, or in a pid namespace of
+//! its own), so the tests can see what happened to its processes.
 //!
 //! Sessions need user namespaces and FUSE: without them each test says why and skips,
 //! unless NINEFOLD_REQUIRE_PRIVILEGED=1 (CI), where a skip is a failure.
@@ -294,4 +295,118 @@ fn a_far_prog_from_a_command_over_prog() {
         format!("mount  '{{{BIN} exportfs --stdio}}' /prog /prog\nps: Wakeme sleep\n")
     );
     assert_eq!(victim.exits().signal(), Some(2));
+}
+
+/// `ninefold exportfs -r /proc -R` as a `{command}` mounted over /proc: procps's `ps`
+/// lists through it, and what it reads is the export's — `/proc/self` there is the
+/// exporter, not the reader.
+#[test]
+fn procps_through_an_exported_proc() {
+    if !can_run() {
+        return;
+    }
+    let mut c = Command::new("sleep");
+    c.arg("7777");
+    let victim = sleeper(c);
+    let script = r#"
+        echo "before: $(cat /proc/self/comm)"
+        $NF mount "{$NF exportfs -r /proc -R --stdio}" /proc
+        # The type of what is mounted last on /proc: the field after the "-".
+        mounted=$(awk '$5 == "/proc" { for (i = 7; $i != "-"; i++); t = $(i + 1) }
+            END { print t }' /proc/$$/mountinfo)
+        echo "mounted: $mounted"
+        echo "self: $(cat /proc/self/comm)"
+        ps -e -o pid=,args= | awk -v p=$V '$1 == p { $1 = ""; print "ps -e:" $0 }'
+        ps -ef | awk -v p=$V '$2 == p { print "ps -ef:", $8, $9 }'
+    "#;
+    let out = ok(script, &[("V", victim.pid().to_string())]);
+    assert_eq!(
+        out,
+        "before: cat\nmounted: fuse.ninefold\nself: ninefold\nps -e: sleep 7777\nps -ef: sleep 7777\n"
+    );
+}
+
+/// Runs `unshare ARGS…` (as root; otherwise in a user namespace of its own as well).
+fn unshare(args: &[&str]) -> Command {
+    let mut c = Command::new("unshare");
+    if !root() {
+        c.arg("-r");
+    }
+    c.args(args);
+    c
+}
+
+/// An exporter of /proc in a pid namespace of its own (its pid 1), with a `sleep 7777`
+/// beside it (pid 2), on a unix socket in `dir`; None (and why) if pid namespaces cannot
+/// be made here.
+fn proc_in_a_pid_namespace(dir: &Path) -> Option<(Kid, String)> {
+    let addr = format!("unix!{}", dir.join("proc.sock").display());
+    let script = r#"sleep 7777 & exec "$0" exportfs -r /proc -R --listen "$1""#;
+    // --kill-child: when unshare is killed, so is the namespace's first process, and with
+    // it every other.
+    let args = [
+        "-p",
+        "-f",
+        "--kill-child",
+        "--mount-proc",
+        "sh",
+        "-c",
+        script,
+        BIN,
+    ];
+    let mut child = unshare(&args)
+        .arg(&addr)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let kid = Kid(child);
+    if !line.contains("serving") {
+        let why = format!("cannot export /proc from a pid namespace of its own: {line}");
+        if std::env::var("NINEFOLD_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
+            panic!("{why}");
+        }
+        eprintln!("skipped: {why}");
+        return None;
+    }
+    Some((kid, addr))
+}
+
+/// Another machine's /proc, as far as processes go: one from a pid namespace of its own,
+/// mounted over /proc. procps's `ps` lists its processes and nothing else (it finds
+/// itself, which the far side does not have, in this machine's /proc); the session's
+/// own `#p` (`ninefold ps`) still lists this machine's, and the session still waits for
+/// its last job.
+#[test]
+fn procps_lists_another_pid_namespace() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_exporter, addr)) = proc_in_a_pid_namespace(dir.path()) else {
+        return;
+    };
+    let done = dir.path().join("done");
+    let script = r##"
+        $NF mount "$ADDR" /proc
+        ps -e -o pid=,args=
+        ps -ef | awk '$2 == 2 { print "ps -ef:", $1, $3, $8, $9 }'
+        $NF ps | awk -v p=$$ '$2 == p { print "#p:", $7 }'
+        (sleep 1; touch "$DONE") &
+    "##;
+    let out = ok(
+        script,
+        &[("ADDR", addr.clone()), ("DONE", done.display().to_string())],
+    );
+    let far = format!("{BIN} exportfs -r /proc -R --listen {addr}");
+    let want = format!(
+        "{:>7} {far}\n{:>7} sleep 7777\nps -ef: root 1 sleep 7777\n#p: bash\n",
+        1, 2
+    );
+    assert_eq!(out, want);
+    assert!(done.exists(), "the session ended before its last job");
 }
