@@ -214,6 +214,8 @@ fn a_far_prog_over_a_unix_socket() {
             .name
     };
     let script = r#"
+        # A mount point must exist, and the error says which operation wanted it.
+        $NF import "$ADDR" /prog /n/h/prog 2>&1 || true
         mkdir -p /n/h/prog
         $NF import "$ADDR" /prog /n/h/prog
         $NF ps -p /n/h/prog | awk -v p=$V '$2 == p { print "ps:", $1, $6, $7 }'
@@ -241,7 +243,8 @@ fn a_far_prog_over_a_unix_socket() {
         ],
     );
     let mut want = format!(
-        "ps: {far_user} Wakeme sleep\nargs: sleep 60\nstopped: T Stopped\nstarted: Wakeme\n"
+        "ninefold: import {addr} /prog /n/h/prog: file does not exist\n\
+         ps: {far_user} Wakeme sleep\nargs: sleep 60\nstopped: T Stopped\nstarted: Wakeme\n"
     );
     if other.is_some() {
         want.push_str(&format!(

@@ -59,13 +59,19 @@ impl Control {
             _ => {
                 let lines = parse(line, &|_| None).map_err(|e| Error::new(e.message))?;
                 for l in &lines {
+                    // As a namespace file's errors do, say which operation failed: "file
+                    // does not exist" alone does not tell the mount point from the source.
+                    let failed = |e: Error| Error::new(format!("{}: {e}", w.join(" ")));
                     // Dial before taking the lock: an ssh login may take seconds.
-                    let dialed = Projector::dial_first(self.connector.as_ref(), &l.op).await?;
+                    let dialed = Projector::dial_first(self.connector.as_ref(), &l.op)
+                        .await
+                        .map_err(failed)?;
                     self.projector
                         .lock()
                         .await
                         .apply_dialed(&l.op, dialed)
-                        .await?;
+                        .await
+                        .map_err(failed)?;
                 }
                 Ok(String::new())
             }
