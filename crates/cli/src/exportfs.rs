@@ -38,6 +38,8 @@ be made read-only. (A directory named #I is ./#I.)\n\nExamples:\n  ninefold expo
 ninefold exportfs -r /srv/data -R --listen 'tcp!127.0.0.1!5640' --no-auth\n  \
 ninefold 9p -a '{ninefold exportfs -r /tmp --stdio}' ls /\n  \
 ninefold exportfs -r '#I' --listen 'unix!/tmp/net.sock'\n  \
+ninefold exportfs -r /proc -R --listen 'unix!/tmp/proc.sock'   (then, in a session: \
+ninefold mount 'unix!/tmp/proc.sock' /proc; ps -e)\n  \
 ninefold exportfs --ns my.ns --listen 'unix!/tmp/ns.sock'\n  \
 ninefold exportfs --net-policy net.rules --listen 'tls!*!17007'")]
 pub struct Args {
