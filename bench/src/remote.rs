@@ -41,7 +41,7 @@ use crate::{Kind, Row, met, status};
 const GOAL_TLS: f64 = 1.5;
 const GOAL_SSH: f64 = 1.0;
 /// The ciphers raced for `ssh -L` (and then used by the ssh transport too): the AEAD ones
-/// OpenSSH offers, and AES-CTR with its default MAC (umac-64-etm).
+/// OpenSSH offers, and AES-CTR with ssh's default MAC.
 const CIPHERS: &[&str] = &[
     "aes128-gcm@openssh.com",
     "aes256-gcm@openssh.com",
