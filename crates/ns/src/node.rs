@@ -99,10 +99,30 @@ pub struct NsNode {
 /// qid paths of different trees may collide; mix the tree into them (the root tree,
 /// dev 0, keeps its own, so host inode numbers stay as they are).
 fn export_qid(chan: &Chan, qid: Qid) -> Qid {
+    mix(chan.dev, qid)
+}
+
+fn mix(dev: u64, qid: Qid) -> Qid {
     Qid {
-        path: qid.path ^ chan.dev.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        path: qid.path ^ dev.wrapping_mul(0x9E37_79B9_7F4A_7C15),
         ..qid
     }
+}
+
+/// A directory read of tree `dev`, its entries' qids mixed as [`export_qid`] mixes
+/// walks' and stats': a listing must name each file by the same qid a walk to it gives
+/// (FUSE takes both for inode numbers).
+pub(crate) fn export_entries(dev: u64, data: Bytes) -> Result<Bytes> {
+    if dev == 0 || data.is_empty() {
+        return Ok(data);
+    }
+    let entries = ninefold_proto::read_dir_entries(data).map_err(|_| Error::IO)?;
+    let mut out = bytes::BytesMut::new();
+    for mut st in entries {
+        st.qid = mix(dev, st.qid);
+        st.encode(&mut out);
+    }
+    Ok(out.freeze())
 }
 
 impl NsNode {
@@ -254,7 +274,11 @@ impl Node for NsNode {
             Open::File(n) => {
                 let n = n.clone();
                 drop(open);
-                n.read(offset, count).await
+                let data = n.read(offset, count).await?;
+                if n.qid().is_dir() {
+                    return export_entries(self.place().chan.dev, data);
+                }
+                Ok(data)
             }
             Open::Union(u) => u.read(offset, count).await,
             Open::No => Err(Error::BAD_USE),

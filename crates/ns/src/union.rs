@@ -81,6 +81,7 @@ impl UnionDir {
                 continue;
             }
             self.member_offset += data.len() as u64;
+            let data = crate::node::export_entries(self.members[self.index].dev, data)?;
             let out = self.filter(data)?;
             if out.is_empty() {
                 continue;

@@ -247,3 +247,45 @@ async fn a_renamed_file_stats_under_its_new_name() {
     assert_eq!(node.stat().await.unwrap().name, "g");
     assert!(w.dir.path().join("d/g").exists());
 }
+
+/// A listing names each file by the qid a walk to it gives, for a mounted tree (whose
+/// qids are mixed with its instance) alone and as a union member: FUSE takes both for
+/// inode numbers.
+#[tokio::test]
+async fn listings_and_walks_agree_on_qids() {
+    use ninefold_proto::{om, read_dir_entries};
+    let w = world(&[("m/f", "x"), ("m/sub/", ""), ("a/", ""), ("b/g", "y")]).await;
+    let m: std::sync::Arc<dyn ninefold_fs::Tree> = std::sync::Arc::new(
+        ninefold_hostfs::HostTree::new(&w.dir.path().join("m"), false).unwrap(),
+    );
+    w.ns.mount(m.clone(), "m", "/a", Flags::REPLACE, "")
+        .await
+        .unwrap();
+    w.ns.mount(m, "m", "/b", Flags::AFTER, "").await.unwrap();
+    for dir in ["/a", "/b"] {
+        let node = walk(&w.ns, dir).await.unwrap();
+        node.open(om::OREAD).await.unwrap();
+        let mut listed = Vec::new();
+        let mut offset = 0;
+        loop {
+            let data = node.read(offset, 1 << 16).await.unwrap();
+            if data.is_empty() {
+                break;
+            }
+            offset += data.len() as u64;
+            listed.extend(read_dir_entries(data).unwrap());
+        }
+        node.clunk().await;
+        assert!(listed.len() >= 2, "{dir}: {listed:?}");
+        for st in listed {
+            let walked = walk(&w.ns, &format!("{dir}/{}", st.name)).await.unwrap();
+            assert_eq!(walked.qid(), st.qid, "{dir}/{}", st.name);
+            assert_eq!(
+                walked.stat().await.unwrap().qid,
+                st.qid,
+                "{dir}/{}",
+                st.name
+            );
+        }
+    }
+}
