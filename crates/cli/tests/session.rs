@@ -424,3 +424,36 @@ cat /n/slow/f
         .unwrap();
     assert!(ms < 1500, "bind and ns waited for the mount: {ms} ms");
 }
+
+/// The Plan 9 mount points are there, /mnt/term included beside the host's /mnt, and can
+/// be bound on.
+#[test]
+fn plan9_mount_points_include_mnt_term() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("t")).unwrap();
+    std::fs::write(dir.path().join("t/hello"), "from the terminal\n").unwrap();
+    let script = r#"
+for d in /net /net.alt /srv /n /mnt /mnt/term /prog; do [ -d $d ] || echo "missing $d"; done
+$NF bind $T/t /mnt/term
+cat /mnt/term/hello
+"#;
+    let out = ok(script, dir.path());
+    assert_eq!(out, "from the terminal\n");
+    // The host's /mnt keeps its entries in the session.
+    let host: Vec<String> = std::fs::read_dir("/mnt")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let listed = ok("ls -A /mnt", dir.path());
+    for name in host {
+        assert!(
+            listed.lines().any(|l| l == name),
+            "{name} missing from {listed}"
+        );
+    }
+}

@@ -21,8 +21,8 @@ use crate::nsfile::parse;
 /// The default namespace file.
 pub const DEFAULT_NS: &str = include_str!("default.ns");
 
-/// Mount points Plan 9 has and Linux does not.
-pub const PLAN9_DIRS: &[&str] = &["n", "net", "net.alt", "prog", "srv", "mnt"];
+/// Mount points Plan 9 has and Linux does not (`mnt/term` inside `mnt`).
+pub const PLAN9_DIRS: &[&str] = &["n", "net", "net.alt", "prog", "srv", "mnt", "mnt/term"];
 
 /// The shared state of a standard name space's devices.
 #[derive(Debug, Clone)]
@@ -42,11 +42,15 @@ impl Posted for SrvPosts {
 
 /// The root device: empty directories to mount on.
 pub fn root_device() -> Arc<dyn Tree> {
-    Arc::new(SynthTree::new(Entry::dir(
-        PLAN9_DIRS
+    let top = PLAN9_DIRS.iter().filter(|d| !d.contains('/'));
+    Arc::new(SynthTree::new(Entry::dir(top.map(|d| {
+        let prefix = format!("{d}/");
+        let inner = PLAN9_DIRS
             .iter()
-            .map(|d| (*d, Entry::Dir(Default::default()))),
-    )))
+            .filter_map(|sub| sub.strip_prefix(&prefix))
+            .map(|name| (name, Entry::Dir(Default::default())));
+        (*d, Entry::dir(inner))
+    }))))
 }
 
 /// `#/` (`root`, or [`root_device`]), `#I` (`net`, or this machine's whole network), `#s`,

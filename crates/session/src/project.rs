@@ -72,7 +72,8 @@ impl Projector {
             if p.elems.is_empty() {
                 continue;
             }
-            // As in `prepare`: beneath a FUSE mount the name space shows it already.
+            // Beneath a FUSE mount being made the name space shows it already (nothing
+            // has been looked up there yet), and a mount of its own could land under it.
             if let Some(at) = linux(&p)
                 && fuse.iter().any(|(f, _)| at.starts_with(f) && at != *f)
             {
@@ -197,14 +198,10 @@ impl Projector {
             // show that device.
             return Ok(None);
         };
-        // Under a FUSE mount, the name space itself shows the change.
-        if self
-            .made
-            .iter()
-            .any(|(p, m)| matches!(m, Made::Fuse(_)) && at.starts_with(p) && at != *p)
-        {
-            return Ok(None);
-        }
+        // Under a FUSE mount too the change gets a Linux mount of its own: the FUSE view
+        // would show it for new lookups, but the kernel keeps what it looked up before
+        // (for its entry timeout), so `[ -d /mnt/term ]` then a bind on it would go on
+        // showing the old directory.
         if let Some(m) = self.made.remove(&at) {
             drop_mount(&at, m);
         }
