@@ -168,6 +168,8 @@ struct CachedDir {
     /// When the last stats were added.
     last: Instant,
     stats: HashMap<String, (Instant, Stat)>,
+    /// The whole listing in order, once a read of it reached its end, and when.
+    listing: Option<(Instant, Arc<Vec<Stat>>)>,
 }
 
 /// At most this many directories' stats are kept…
@@ -231,6 +233,7 @@ impl DirCache {
                     born,
                     last: now,
                     stats: HashMap::new(),
+                    listing: None,
                 },
             );
         }
@@ -253,6 +256,19 @@ impl DirCache {
                 self.entries += 1;
             }
         }
+    }
+
+    /// A listing of `dir` read to its end: kept whole, for the next listing.
+    fn complete(&mut self, dir: u64, listing: Vec<Stat>) {
+        if let Some(d) = self.dirs.get_mut(&dir) {
+            d.listing = Some((Instant::now(), Arc::new(listing)));
+        }
+    }
+
+    /// The whole listing of `dir`, if one was read to its end less than `ttl` ago.
+    fn listing(&self, dir: u64, ttl: Duration) -> Option<Arc<Vec<Stat>>> {
+        let (at, l) = self.dirs.get(&dir)?.listing.as_ref()?;
+        (at.elapsed() < ttl).then(|| l.clone())
     }
 
     /// The stat of `name` in `dir`, if read less than `ttl` ago.
@@ -286,6 +302,16 @@ struct DirState {
     /// Where the next 9P directory read continues.
     offset: u64,
     eof: bool,
+}
+
+/// A listed file, as READDIR shows it.
+fn dir_entry(st: Stat) -> DirEntry {
+    DirEntry {
+        name: st.name.clone().into_bytes(),
+        ino: st.qid.path,
+        dir: st.qid.is_dir() || st.mode & dm::DMDIR != 0,
+        stat: Some(st),
+    }
 }
 
 #[derive(Debug)]
@@ -1179,7 +1205,23 @@ impl Bridge {
             ];
             d.offset = 0;
             d.eof = false;
-            lock(&self.dircache).begin(d.nodeid, self.stats_ttl());
+            // A directory the server versions (a host directory; not a synthetic one such
+            // as /net/tcp, whose qid.version stays 0) listed to its end within the
+            // timeouts, with no change through the mount since: listed again from that,
+            // as the kernel keeps its entries that long anyway.
+            let ttl = self.stats_ttl();
+            let cached = (f.fid.node.qid().version != 0)
+                .then(|| lock(&self.dircache).listing(d.nodeid, ttl))
+                .flatten();
+            match cached {
+                Some(listing) => {
+                    for st in listing.iter() {
+                        d.entries.push(dir_entry(st.clone()));
+                    }
+                    d.eof = true;
+                }
+                None => lock(&self.dircache).begin(d.nodeid, ttl),
+            }
         }
         let mut o = Out::with_capacity(size as usize);
         let mut i = usize::try_from(offset).unwrap_or(usize::MAX);
@@ -1210,6 +1252,13 @@ impl Bridge {
             let data = f.fid.node.read(d.offset, count).await.map_err(ex)?;
             if data.is_empty() {
                 d.eof = true;
+                if !self.stats_ttl().is_zero() {
+                    let listing = d.entries[2..]
+                        .iter()
+                        .filter_map(|e| e.stat.clone())
+                        .collect();
+                    lock(&self.dircache).complete(d.nodeid, listing);
+                }
                 continue;
             }
             d.offset += data.len() as u64;
@@ -1226,12 +1275,7 @@ impl Bridge {
                 if valid_name(&st.name).is_err() {
                     continue;
                 }
-                d.entries.push(DirEntry {
-                    name: st.name.clone().into_bytes(),
-                    ino: st.qid.path,
-                    dir: st.qid.is_dir() || st.mode & dm::DMDIR != 0,
-                    stat: Some(st),
-                });
+                d.entries.push(dir_entry(st));
             }
         }
     }

@@ -24,6 +24,8 @@ use ninefold_fuse::MountOptions;
 struct Calls {
     walks: AtomicUsize,
     stats: AtomicUsize,
+    /// Reads of directories.
+    listings: AtomicUsize,
 }
 
 impl Calls {
@@ -134,6 +136,9 @@ impl ninefold_fs::Node for CNode {
         'l0: 'at,
         Self: 'at,
     {
+        if self.inner.qid().is_dir() {
+            self.calls.listings.fetch_add(1, Ordering::SeqCst);
+        }
         self.inner.read(offset, count)
     }
     fn write<'l0, 'at>(&'l0 self, offset: u64, data: Bytes) -> Fut<'at, Result<u32>>
@@ -272,5 +277,31 @@ fn lazily_walked_files_open_read_write_and_vanish() {
         assert!(fs::metadata(d.join("sub")).unwrap().is_dir());
         assert_eq!(fs::read(d.join("sub/inner")).unwrap(), b"in");
         assert_eq!(names(&d.join("sub")), ["inner"]);
+    });
+}
+
+#[test]
+fn a_listing_is_listed_again_from_memory_until_something_changes() {
+    let Some((m, _r, calls)) = counted() else {
+        return;
+    };
+    let d = m.at("d");
+    let listings = move || calls.listings.load(Ordering::SeqCst);
+    bounded("list, list, change, list", move || {
+        assert_eq!(names(&d).len(), N);
+        let after_first = listings();
+        assert!(after_first > 0);
+        assert_eq!(names(&d).len(), N);
+        assert_eq!(
+            listings(),
+            after_first,
+            "the second listing read the directory"
+        );
+        fs::write(d.join("new"), b"x").unwrap();
+        assert_eq!(names(&d).len(), N + 1);
+        assert!(
+            listings() > after_first,
+            "a change through the mount was not seen"
+        );
     });
 }
