@@ -324,6 +324,11 @@ pub async fn run(a: Args) -> Result<()> {
                 let from = incoming.addr();
                 let (conn, peer) = match incoming.establish().await {
                     Ok(c) => c,
+                    // Not one line per connection of a flood.
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        tracing::debug!(peer = %from, error = %e, "refused");
+                        return;
+                    }
                     Err(e) => {
                         tracing::warn!(peer = %from, error = %e, "refused");
                         return;

@@ -172,3 +172,73 @@ fn a_server_without_clients_is_an_error() {
     let e = Server::from_files(&dir.path().join("nokey"), &key).unwrap_err();
     assert!(e.to_string().contains("ninefold key"), "{e}");
 }
+
+/// Strangers holding connections open without a handshake take at most the handshakes
+/// allowed at once: the connections beyond are closed at once, and once theirs go, a
+/// real client gets in.
+#[tokio::test]
+async fn silent_connections_cannot_pile_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (srv, ic) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    let path = dir.path().join("authorized_keys");
+    std::fs::write(&path, format!("{} ic\n", ic.public())).unwrap();
+    let server = Server::new(&srv, AuthorizedKeys::load(&path).unwrap())
+        .unwrap()
+        .with_max_handshakes(3);
+    let addr: Addr = "tls!127.0.0.1!0".parse().unwrap();
+    let l = listen_tls(&addr, server).await.unwrap();
+    let Addr::Tls { port, .. } = l.local_addr().unwrap() else {
+        panic!("not tls")
+    };
+    tokio::spawn(async move {
+        while let Ok(incoming) = l.accept().await {
+            tokio::spawn(async move {
+                if let Ok((mut c, _)) = incoming.establish().await {
+                    let _ = c.writer.write_all(b"welcome").await;
+                    let _ = c.writer.flush().await;
+                    let mut b = [0u8; 1];
+                    let _ = c.reader.read(&mut b).await;
+                }
+            });
+        }
+    });
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap(),
+        );
+    }
+    // Give the server time to take them in.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut b = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut b)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the fourth silent connection was kept: {closed:?}"
+    );
+    // The first three are still held.
+    let held = tokio::time::timeout(Duration::from_millis(300), silent[0].read(&mut b)).await;
+    assert!(
+        held.is_err(),
+        "a silent connection within the limit was closed: {held:?}"
+    );
+    drop(silent);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let known = dir.path().join("known_hosts");
+    let pin = [srv.public().fingerprint()];
+    let mut c = tokio::time::timeout(LIMIT, connect_with("127.0.0.1", port, &pin, &ic, &known))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut w = [0u8; 7];
+    tokio::time::timeout(LIMIT, c.reader.read_exact(&mut w))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&w, b"welcome");
+}

@@ -50,6 +50,14 @@ pub const AUTHORIZED_KEYS: &str = "authorized_keys";
 /// How long a handshake may take before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a server waits for a client's handshake: anyone can open a TCP connection and
+/// say nothing.
+const SERVER_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Handshakes a server runs at once; connections beyond are closed at once, so that
+/// strangers holding connections open cannot use up its descriptors.
+pub const MAX_HANDSHAKES: usize = 64;
+
 /// ring's suites, AES-128-GCM first: ring lists AES-256 first, whose fourteen rounds
 /// against ten cost throughput (the CPU is what limits a TLS stream here) and no
 /// security that matters for a 128-bit-key X25519 exchange.
@@ -246,6 +254,7 @@ pub struct Server {
     acceptor: tokio_rustls::TlsAcceptor,
     keys: Arc<AuthorizedKeys>,
     public: PublicKey,
+    handshakes: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Server {
@@ -290,7 +299,14 @@ impl Server {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
             keys,
             public: identity.public(),
+            handshakes: Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES)),
         })
+    }
+
+    /// At most `n` handshakes at once (default [`MAX_HANDSHAKES`]).
+    pub fn with_max_handshakes(mut self, n: usize) -> Server {
+        self.handshakes = Arc::new(tokio::sync::Semaphore::new(n));
+        self
     }
 
     /// Our public key, for messages.
@@ -299,9 +315,17 @@ impl Server {
     }
 
     /// The handshake on an accepted connection; the principal the client's key speaks for.
+    /// Beyond the handshakes allowed at once, the connection is dropped with an error of
+    /// kind `WouldBlock`.
     pub async fn accept(&self, tcp: TcpStream) -> io::Result<(Conn, String)> {
+        let Ok(_running) = self.handshakes.try_acquire() else {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "too many TLS handshakes at once: connection dropped",
+            ));
+        };
         let handshake = self.acceptor.accept(tcp);
-        let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        let stream = tokio::time::timeout(SERVER_HANDSHAKE_TIMEOUT, handshake)
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
         let principal = stream
