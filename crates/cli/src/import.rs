@@ -20,7 +20,8 @@ use crate::UsageError;
 /// (import(4)).
 ///
 /// HOST is a machine reached with ssh — `host`, `user@host`, or `ssh!user@host!port` — or
-/// any other 9P address (unix!/path, tcp!host!port, {command}).
+/// any other 9P address (tls!host!port — see `ninefold key` —, unix!/path, tcp!host!port,
+/// {command}).
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("order").args(["after", "before"])))]
 #[command(after_help = format!(

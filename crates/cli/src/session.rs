@@ -83,8 +83,8 @@ pub async fn bind(a: BindArgs) -> Result<()> {
     .map(drop)
 }
 
-/// Mount a 9P server on OLD (mount(1)): SOURCE is unix!path, tcp!host!port, {command
-/// args} or a posted /srv/NAME; SPEC is the attach name.
+/// Mount a 9P server on OLD (mount(1)): SOURCE is unix!path, tls!host!port, an ssh host,
+/// tcp!host!port, {command args} or a posted /srv/NAME; SPEC is the attach name.
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("order").args(["after", "before"])))]
 pub struct MountArgs {
