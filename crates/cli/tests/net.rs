@@ -5,93 +5,61 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::BIN;
+use common::{BIN, Bg};
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// A background `ninefold`, killed and reaped when dropped.
-struct Bg {
-    child: Child,
-    /// Lines of its standard error, as they come.
-    stderr: mpsc::Receiver<String>,
+/// `ninefold ARGS` in the background.
+fn start(args: &[&str]) -> Bg {
+    let mut c = Command::new(BIN);
+    c.args(args);
+    Bg::start(c)
 }
 
-impl Bg {
-    fn start(args: &[&str]) -> Bg {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Bg { child, stderr: rx }
-    }
-
-    /// `ninefold listen1 ARGS`, once it says where it listens: the guard and the port.
-    fn listen1(args: &[&str]) -> (Bg, u16) {
-        let bg = Bg::start(&[&["listen1"], args].concat());
-        let line = bg
-            .stderr
-            .recv_timeout(LIMIT)
-            .expect("listen1 did not say where it listens");
-        let port = line
-            .strip_prefix("ninefold listen1: listening on tcp!")
-            .and_then(|a| a.rsplit('!').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected announcement {line:?}"));
-        (bg, port)
-    }
-
-    /// `ninefold exportfs -r '#I' --listen unix!SOCK`, once the socket is there.
-    fn export_net(sock: &Path) -> (Bg, String) {
-        let addr = format!("unix!{}", sock.display());
-        let bg = Bg::start(&["exportfs", "-r", "#I", "--listen", &addr]);
-        let deadline = Instant::now() + LIMIT;
-        while !sock.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "exportfs did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        (bg, addr)
-    }
-
-    /// Kills it and returns what it wrote on standard output.
-    fn stop(mut self) -> Vec<u8> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut out = Vec::new();
-        if let Some(mut o) = self.child.stdout.take() {
-            let _ = o.read_to_end(&mut out);
-        }
-        out
-    }
+/// `ninefold listen1 ARGS`, once it says where it listens: the guard and the port.
+fn listen1(args: &[&str]) -> (Bg, u16) {
+    let bg = start(&[&["listen1"], args].concat());
+    let line = bg
+        .stderr
+        .recv_timeout(LIMIT)
+        .expect("listen1 did not say where it listens");
+    let port = line
+        .strip_prefix("ninefold listen1: listening on tcp!")
+        .and_then(|a| a.rsplit('!').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected announcement {line:?}"));
+    (bg, port)
 }
 
-impl Drop for Bg {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// `ninefold exportfs -r '#I' --listen unix!SOCK`, once the socket is there.
+fn export_net(sock: &Path) -> (Bg, String) {
+    let addr = format!("unix!{}", sock.display());
+    let bg = start(&["exportfs", "-r", "#I", "--listen", &addr]);
+    let deadline = Instant::now() + LIMIT;
+    while !sock.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "exportfs did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
+    (bg, addr)
+}
+
+/// Kills it and returns what it wrote on standard output.
+fn stop(mut bg: Bg) -> Vec<u8> {
+    bg.kill();
+    let mut out = Vec::new();
+    if let Some(mut o) = bg.child.stdout.take() {
+        let _ = o.read_to_end(&mut out);
+    }
+    out
 }
 
 /// Runs `ninefold ARGS` with `stdin` as its input, at most LIMIT.
@@ -241,7 +209,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn listen1_serves_calls_concurrently_with_the_call_on_stdio() {
-    let (l, port) = Bg::listen1(&[
+    let (l, port) = listen1(&[
         "tcp!127.0.0.1!0",
         "sh",
         "-c",
@@ -284,12 +252,12 @@ fn listen1_serves_calls_concurrently_with_the_call_on_stdio() {
     for h in handles {
         h.join().unwrap();
     }
-    assert!(l.stop().is_empty(), "listen1 prints nothing on stdout");
+    assert!(stop(l).is_empty(), "listen1 prints nothing on stdout");
 }
 
 #[test]
 fn listen1_bounds_the_calls_it_serves() {
-    let (_l, port) = Bg::listen1(&["-p", "1", "tcp!127.0.0.1!0", "cat"]);
+    let (_l, port) = listen1(&["-p", "1", "tcp!127.0.0.1!0", "cat"]);
     let mut a = connect(port);
     a.write_all(b"a").unwrap();
     let mut b1 = [0u8; 1];
@@ -320,7 +288,7 @@ fn listen1_bounds_the_calls_it_serves() {
 
 #[test]
 fn a_command_that_cannot_run_hangs_the_call_up() {
-    let (l, port) = Bg::listen1(&["tcp!127.0.0.1!0", "/nonexistent/cmd"]);
+    let (l, port) = listen1(&["tcp!127.0.0.1!0", "/nonexistent/cmd"]);
     let mut s = connect(port);
     let mut rest = Vec::new();
     // A reset or an end of stream, but never data, and listen1 goes on.
@@ -342,7 +310,7 @@ fn a_command_that_cannot_run_hangs_the_call_up() {
 #[test]
 fn dial_and_listen1_through_a_net_served_over_a_unix_socket() {
     let (_dir, sock) = tempdir();
-    let (_exportfs, net) = Bg::export_net(&sock);
+    let (_exportfs, net) = export_net(&sock);
 
     // The served tree is a /net.
     let ls = ninefold(&["9p", "-a", &net, "ls", "/"], b"");
@@ -352,7 +320,7 @@ fn dial_and_listen1_through_a_net_served_over_a_unix_socket() {
     }
 
     // listen1 announcing through it, dial calling through it.
-    let (_l, port) = Bg::listen1(&["-n", &net, "tcp!127.0.0.1!0", "cat"]);
+    let (_l, port) = listen1(&["-n", &net, "tcp!127.0.0.1!0", "cat"]);
     let input = data(2_000_000, 3);
     let out = ninefold(
         &["dial", "-n", &net, &format!("tcp!127.0.0.1!{port}")],
