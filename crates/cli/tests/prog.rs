@@ -3,13 +3,15 @@
 //! directory given with -p. Every wait is bounded; children are killed when dropped.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Read;
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ninefold");
+use common::BIN;
+
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// Runs ninefold (bounded: killed after [`LIMIT`]) with no input.
@@ -19,36 +21,9 @@ fn ninefold(args: &[&str]) -> Output {
 
 /// Runs ninefold (bounded: killed after [`LIMIT`]) with `stdin` as its input.
 fn ninefold_with(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin).unwrap();
-    }
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let o = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let e = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        b
-    });
-    let status = wait(&mut child);
-    Output {
-        status,
-        stdout: o.join().unwrap(),
-        stderr: e.join().unwrap(),
-    }
+    let mut c = Command::new(BIN);
+    c.args(args);
+    common::run_bounded(c, stdin, LIMIT)
 }
 
 fn wait(child: &mut Child) -> ExitStatus {
@@ -307,33 +282,11 @@ fn prog_in_the_served_name_space() {
 /// Runs `script` with bash in a new session (`ninefold newns`), bounded.
 fn in_session(script: &str) -> Output {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["newns", "--", "bash", "-euc", script])
+    let mut c = Command::new(BIN);
+    c.args(["newns", "--", "bash", "-euc", script])
         .env("NF", BIN)
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let o = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let e = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        b
-    });
-    let status = wait(&mut child);
-    Output {
-        status,
-        stdout: o.join().unwrap(),
-        stderr: e.join().unwrap(),
-    }
+        .current_dir(dir.path());
+    common::run_bounded(c, b"", LIMIT)
 }
 
 /// Whether sessions can run here (a failure when NINEFOLD_REQUIRE_PRIVILEGED=1 says they

@@ -50,49 +50,6 @@ impl Error {
 
     /// The nearest Linux errno, for projecting trees through FUSE.
     pub fn errno(&self) -> i32 {
-        const TABLE: &[(&str, i32)] = &[
-            ("file does not exist", 2),
-            ("no such file", 2),
-            ("permission denied", 13),
-            ("file already exists", 17),
-            ("file is a directory", 21),
-            ("not a directory", 20),
-            ("walk in non-directory", 20),
-            ("directory is not empty", 39),
-            ("file system full", 28),
-            ("bad arg in system call", 22),
-            ("device or object already in use", 16),
-            ("read-only file system", 30),
-            ("file name too long", 36),
-            ("cross-device link", 18),
-            ("interrupted", 4),
-            ("i/o on hungup channel", 32),
-            ("operation not supported", 95),
-            ("read or write too large", 27),
-            ("bad offset in directory read", 22),
-            ("too many levels of symbolic links", 40),
-            ("no such device or address", 6),
-            ("resource temporarily unavailable", 11),
-            ("too many open files", 24),
-            ("text file busy", 26),
-            ("function not implemented", 38),
-            ("value too large for defined data type", 75),
-            ("inappropriate use of fd", 9),
-            // The name-space errors (port/chan.c): a refused create is EACCES, as a
-            // read-only directory's would be; a bad bind is EINVAL.
-            ("mounted directory forbids creation", 13),
-            ("inconsistent mount", 22),
-            ("not in union", 22),
-            ("not mounted", 22),
-            ("unknown device in # filename", 19),
-            ("connection refused", 111),
-            ("connection timed out", 110),
-            ("address in use", 98),
-            ("not a local IP address", 99),
-            ("net unreachable", 101),
-            ("host unreachable", 113),
-            ("process exited", 3),
-        ];
         let s = self.as_str();
         if let Some(&(_, e)) = TABLE.iter().find(|(t, _)| *t == s) {
             return e;
@@ -105,6 +62,52 @@ impl Error {
             .map_or(5, |&(_, e)| e)
     }
 }
+
+/// Plan 9 error strings and the Linux errno each means, for FUSE; the first entry for an
+/// errno is also what that errno becomes ([`Error::from_errno`]).
+const TABLE: &[(&str, i32)] = &[
+    ("file does not exist", 2),
+    ("no such file", 2),
+    ("permission denied", 13),
+    ("file already exists", 17),
+    ("file is a directory", 21),
+    ("not a directory", 20),
+    ("walk in non-directory", 20),
+    ("directory is not empty", 39),
+    ("file system full", 28),
+    ("bad arg in system call", 22),
+    ("device or object already in use", 16),
+    ("read-only file system", 30),
+    ("file name too long", 36),
+    ("cross-device link", 18),
+    ("interrupted", 4),
+    ("i/o on hungup channel", 32),
+    ("operation not supported", 95),
+    ("read or write too large", 27),
+    ("bad offset in directory read", 22),
+    ("too many levels of symbolic links", 40),
+    ("no such device or address", 6),
+    ("resource temporarily unavailable", 11),
+    ("too many open files", 24),
+    ("text file busy", 26),
+    ("function not implemented", 38),
+    ("value too large for defined data type", 75),
+    ("inappropriate use of fd", 9),
+    // The name-space errors (port/chan.c): a refused create is EACCES, as a
+    // read-only directory's would be; a bad bind is EINVAL.
+    ("mounted directory forbids creation", 13),
+    ("inconsistent mount", 22),
+    ("not in union", 22),
+    ("not mounted", 22),
+    ("unknown device in # filename", 19),
+    ("connection refused", 111),
+    ("connection timed out", 110),
+    ("address in use", 98),
+    ("not a local IP address", 99),
+    ("net unreachable", 101),
+    ("host unreachable", 113),
+    ("process exited", 3),
+];
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -157,23 +160,16 @@ impl Error {
             32 => Error::HUNGUP,
             36 => Error::NAME_TOO_LONG,
             39 => Error::NOT_EMPTY,
-            6 => Error::from_static("no such device or address"),
-            11 => Error::from_static("resource temporarily unavailable"),
             23 | 24 => Error::from_static("too many open files"),
-            26 => Error::from_static("text file busy"),
-            38 => Error::from_static("function not implemented"),
-            40 => Error::from_static("too many levels of symbolic links"),
-            75 => Error::from_static("value too large for defined data type"),
             95 => Error::NOT_SUPPORTED,
-            // The network's (devip's words), so a /net seen through a Linux mount still
-            // says them.
-            98 => Error::from_static("address in use"),
-            99 => Error::from_static("not a local IP address"),
-            101 => Error::from_static("net unreachable"),
-            110 => Error::from_static("connection timed out"),
-            111 => Error::from_static("connection refused"),
-            113 => Error::from_static("host unreachable"),
-            _ => Error::new(format!("system error {errno}")),
+            // Not the table's "unknown device in # filename", which is the name space's.
+            19 => Error::from_static("no such device"),
+            // The rest as the table says (the network's errors among them, so a /net seen
+            // through a Linux mount still says devip's words).
+            _ => match TABLE.iter().find(|(_, e)| *e == errno) {
+                Some((text, _)) => Error::from_static(text),
+                None => Error::new(format!("system error {errno}")),
+            },
         }
     }
 }

@@ -116,8 +116,7 @@ impl Prefetch {
                 .map(|c| (c.at, c.data.clone()))
                 .collect()
         };
-        let mut out: Option<BytesMut> = None;
-        let mut first: Option<Bytes> = None;
+        let mut out = Pieces::default();
         for (at, data) in wanted {
             let data = match data.await {
                 Ok(d) => d,
@@ -133,25 +132,12 @@ impl Prefetch {
             }
             let from = offset.saturating_sub(at).min(data.len() as u64) as usize;
             let to = (end - at).min(data.len() as u64) as usize;
-            let piece = data.slice(from..to.max(from));
-            match (&mut out, &first) {
-                (None, None) => first = Some(piece),
-                (None, Some(f)) => {
-                    let mut b = BytesMut::with_capacity(size as usize);
-                    b.extend_from_slice(f);
-                    b.extend_from_slice(&piece);
-                    out = Some(b);
-                }
-                (Some(b), _) => b.extend_from_slice(&piece),
-            }
+            out.push(data.slice(from..to.max(from)));
             if to < (end - at).min(CHUNK) as usize {
                 break; // the file ends in this chunk
             }
         }
-        Some(Ok(match out {
-            Some(b) => b.freeze(),
-            None => first.unwrap_or_default(),
-        }))
+        Some(Ok(out.finish()))
     }
 
     /// The file is closed: stop every fetch.
@@ -164,8 +150,7 @@ impl Prefetch {
 fn fetch(node: &NodeRef, rt: &Handle, at: u64) -> Chunk {
     let node = node.clone();
     let task = rt.spawn(async move {
-        let mut got: Option<BytesMut> = None;
-        let mut first: Option<Bytes> = None;
+        let mut got = Pieces::default();
         let mut have = 0u64;
         while have < CHUNK {
             let want = u32::try_from(CHUNK - have).unwrap_or(u32::MAX);
@@ -174,25 +159,42 @@ fn fetch(node: &NodeRef, rt: &Handle, at: u64) -> Chunk {
                 break;
             }
             have += data.len() as u64;
-            match (&mut got, first.take()) {
-                (Some(b), _) => b.extend_from_slice(&data),
-                (None, None) => first = Some(data),
-                (None, Some(f)) => {
-                    let mut b = BytesMut::with_capacity(CHUNK as usize);
-                    b.extend_from_slice(&f);
-                    b.extend_from_slice(&data);
-                    got = Some(b);
-                }
-            }
+            got.push(data);
         }
-        Ok(match got {
-            Some(b) => b.freeze(),
-            None => first.unwrap_or_default(),
-        })
+        Ok(got.finish())
     });
     let abort = task.abort_handle();
     let data = async move { task.await.unwrap_or(Err(crate::abi::errno::EIO)) }
         .boxed()
         .shared();
     Chunk { at, data, abort }
+}
+
+/// Bytes gathered piece by piece: one piece is kept as it is (no copy), more are joined.
+#[derive(Default)]
+struct Pieces {
+    first: Option<Bytes>,
+    joined: Option<BytesMut>,
+}
+
+impl Pieces {
+    fn push(&mut self, piece: Bytes) {
+        match (&mut self.joined, self.first.take()) {
+            (Some(b), _) => b.extend_from_slice(&piece),
+            (None, None) => self.first = Some(piece),
+            (None, Some(f)) => {
+                let mut b = BytesMut::with_capacity(f.len() + piece.len());
+                b.extend_from_slice(&f);
+                b.extend_from_slice(&piece);
+                self.joined = Some(b);
+            }
+        }
+    }
+
+    fn finish(self) -> Bytes {
+        match self.joined {
+            Some(b) => b.freeze(),
+            None => self.first.unwrap_or_default(),
+        }
+    }
 }

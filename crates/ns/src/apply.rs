@@ -12,6 +12,12 @@ use crate::flags::Flags;
 use crate::namespace::Namespace;
 use crate::nsfile::{Line, Op, parse};
 
+/// Whether a mount's source is a file of the name space (`/srv/NAME`, `#s/NAME`, a
+/// relative name), not a dial string.
+pub fn names_a_file(source: &str) -> bool {
+    source.starts_with(['/', '#', '.'])
+}
+
 /// Reaches 9P servers for `mount` and `import`. The name space itself knows nothing of
 /// sockets; the program that builds one says how to dial.
 #[async_trait]
@@ -81,8 +87,7 @@ impl Namespace {
         flags: Flags,
         spec: &str,
     ) -> Result<()> {
-        let tree = if source.starts_with('/') || source.starts_with('#') || source.starts_with('.')
-        {
+        let tree = if names_a_file(source) {
             self.posted(source).await?
         } else {
             connector.connect(source).await?

@@ -61,7 +61,7 @@ mod union;
 pub use node::{NsNode, NsTree};
 mod apply;
 mod nsfile;
-pub use apply::{ApplyError, Connector, Context, NoConnector};
+pub use apply::{ApplyError, Connector, Context, NoConnector, names_a_file};
 pub use devices::Posted;
 pub use nsfile::{Line, Op, ParseError, parse};
 mod dialer;

@@ -110,7 +110,7 @@ impl Projector {
     pub async fn dial_first(connector: &dyn Connector, op: &Op) -> Result<Option<Arc<dyn Tree>>> {
         match op {
             Op::Import { host, .. } => Ok(Some(connector.import(host).await?)),
-            Op::Mount { source, .. } if !source.starts_with(['/', '#', '.']) => {
+            Op::Mount { source, .. } if !ninefold_ns::names_a_file(source) => {
                 Ok(Some(connector.connect(source).await?))
             }
             _ => Ok(None),

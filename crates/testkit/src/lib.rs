@@ -20,6 +20,25 @@ pub const STEP: Duration = Duration::from_secs(10);
 /// The longest a whole scenario may take.
 pub const SCENARIO: Duration = Duration::from_secs(60);
 
+/// How long a step that should stay blocked is watched.
+pub const BLOCKED: Duration = Duration::from_millis(300);
+
+/// Asserts that `f` is still waiting after [`BLOCKED`], then drops it.
+///
+/// Over 9P the drop is a Tflush, which the client sends from a task of its own and the
+/// server carries out in another: a request sent at once could overtake it and wake the
+/// flushed work before it is cancelled (a flushed pipe read would then take bytes whose
+/// reply is thrown away). So this waits a little more for the flush to be done.
+pub async fn stays_blocked<F: Future>(f: F)
+where
+    F::Output: std::fmt::Debug,
+{
+    if let Ok(out) = tokio::time::timeout(BLOCKED, f).await {
+        panic!("expected to block, finished with {out:?}");
+    }
+    tokio::time::sleep(BLOCKED).await;
+}
+
 /// How a scenario reaches the tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {

@@ -31,8 +31,14 @@ pub fn run_bounded(mut cmd: Command, stdin: &[u8], limit: Duration) -> Output {
     match rx.recv_timeout(limit) {
         Ok(out) => out.unwrap(),
         Err(_) => {
+            // Say what was still running, and where it waited, before giving up.
+            let ps = Command::new("ps")
+                .args(["-eo", "pid,ppid,stat,wchan:24,args"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("{what} did not finish in {limit:?}");
+            panic!("{what} did not finish in {limit:?}; processes:\n{ps}");
         }
     }
 }

@@ -1,33 +1,14 @@
 //! Helpers shared by the device tests: a tree reached directly or through ninefold's own
 //! server and client, and bounded versions of the usual file calls.
-#![allow(clippy::unwrap_used, dead_code)]
+#![allow(clippy::unwrap_used, dead_code, unused_imports)]
 
-use std::future::Future;
-use std::time::Duration;
 
 use bytes::Bytes;
 use ninefold_fs::{NodeRef, Result, Stat};
 use ninefold_proto::om;
-pub use ninefold_testkit::{USER, Via, attach, bounded, open, try_open, walk};
-
-/// How long a step that should stay blocked is watched.
-pub const BLOCKED: Duration = Duration::from_millis(200);
-
-/// Asserts that `f` is still waiting after [`BLOCKED`], then drops it.
-///
-/// Over 9P the drop is a Tflush, which the client sends from a task of its own and the
-/// server carries out in another: a request sent at once could overtake it and wake the
-/// flushed work before it is cancelled (a flushed pipe read would then take bytes whose
-/// reply is thrown away). So this waits a little more for the flush to be done.
-pub async fn stays_blocked<F: Future>(f: F)
-where
-    F::Output: std::fmt::Debug,
-{
-    if let Ok(out) = tokio::time::timeout(BLOCKED, f).await {
-        panic!("expected to block, finished with {out:?}");
-    }
-    tokio::time::sleep(BLOCKED).await;
-}
+pub use ninefold_testkit::{
+    BLOCKED, USER, Via, attach, bounded, open, stays_blocked, try_open, walk,
+};
 
 /// Creates `name` in the directory `dir` (a path from `root`); the node is the new file.
 pub async fn create(root: &NodeRef, dir: &str, name: &str, perm: u32, mode: u8) -> Result<NodeRef> {

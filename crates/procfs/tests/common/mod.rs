@@ -1,8 +1,7 @@
 //! Helpers shared by the `#p` tests: the tree reached directly or through ninefold's own
 //! server and client, bounded file calls, and child processes killed when dropped.
-#![allow(clippy::unwrap_used, dead_code)]
+#![allow(clippy::unwrap_used, dead_code, unused_imports)]
 
-use std::future::Future;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -11,22 +10,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ninefold_fs::{NodeRef, Result, Stat};
 use ninefold_proto::om;
-pub use ninefold_testkit::{STEP, Via, attach, bounded, open, try_open, walk};
-
-/// How long a step that should stay blocked is watched.
-pub const BLOCKED: Duration = Duration::from_millis(300);
-
-/// Asserts that `f` is still waiting after [`BLOCKED`], then drops it (over 9P, a
-/// Tflush), and gives the flush a moment to be carried out.
-pub async fn stays_blocked<F: Future>(f: F)
-where
-    F::Output: std::fmt::Debug,
-{
-    if let Ok(out) = tokio::time::timeout(BLOCKED, f).await {
-        panic!("expected to block, finished with {out:?}");
-    }
-    tokio::time::sleep(BLOCKED).await;
-}
+pub use ninefold_testkit::{
+    BLOCKED, STEP, Via, attach, bounded, open, stays_blocked, try_open, walk,
+};
 
 /// A whole file, read at increasing offsets until an empty read.
 pub async fn read_all(n: &NodeRef) -> Result<Vec<u8>> {
