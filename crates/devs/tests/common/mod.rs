@@ -2,7 +2,6 @@
 //! server and client, and bounded versions of the usual file calls.
 #![allow(clippy::unwrap_used, dead_code, unused_imports)]
 
-
 use bytes::Bytes;
 use ninefold_fs::{NodeRef, Result, Stat};
 use ninefold_proto::om;
