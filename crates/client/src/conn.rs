@@ -186,6 +186,13 @@ impl Client {
     /// Sends one request and waits for its reply; Rerror becomes `Err`. Dropping the
     /// future before the reply arrives flushes the request.
     pub async fn rpc(&self, msg: Tmsg) -> Result<Rmsg> {
+        self.call(msg).await?.reply().await
+    }
+
+    /// Sends one request without waiting for its reply, so that the next can follow at
+    /// once (a ninefold server runs requests on one fid in the order they came). Dropping
+    /// the [`Call`] before its reply flushes the request.
+    pub(crate) async fn call(&self, msg: Tmsg) -> Result<Call<'_>> {
         let (tag, rx) = self.register()?;
         let mut guard = InFlight {
             client: self,
@@ -195,12 +202,7 @@ impl Client {
         };
         self.send(tag, &msg).await?;
         guard.state = State::Sent;
-        let reply = rx.await;
-        guard.state = State::Answered;
-        match reply.map_err(|_| self.hungup())? {
-            Rmsg::Error { ename } => Err(Error::new(ename)),
-            r => Ok(r),
-        }
+        Ok(Call { guard, rx })
     }
 
     /// The error for a request the connection's end left unanswered.
@@ -322,6 +324,24 @@ pub(crate) fn botch() -> Error {
 impl Tree for Client {
     async fn attach(&self, uname: &str, aname: &str) -> Result<NodeRef> {
         Ok(Arc::new(self.attach_node(uname, aname).await?))
+    }
+}
+
+/// A request on the wire, its reply still to come.
+pub(crate) struct Call<'a> {
+    guard: InFlight<'a>,
+    rx: oneshot::Receiver<Rmsg>,
+}
+
+impl Call<'_> {
+    /// Waits for the reply; Rerror becomes `Err`.
+    pub async fn reply(mut self) -> Result<Rmsg> {
+        let reply = (&mut self.rx).await;
+        self.guard.state = State::Answered;
+        match reply.map_err(|_| self.guard.client.hungup())? {
+            Rmsg::Error { ename } => Err(Error::new(ename)),
+            r => Ok(r),
+        }
     }
 }
 

@@ -5,10 +5,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use ninefold_fs::{Error, Node, NodeRef, Opened, Qid, Result, Stat, Walked};
+use ninefold_fs::{Error, Node, NodeRef, Opened, Qid, Result, Stat, WalkOpened, Walked};
 use ninefold_proto::{MAXWELEM, Rmsg, Tmsg};
 
-use crate::conn::{Client, botch};
+use crate::conn::{Call, Client, botch};
 
 /// One fid on the server. Dropping it clunks the fid in the background.
 #[derive(Debug)]
@@ -96,22 +96,76 @@ impl RemoteNode {
     }
 
     async fn twalk(&self, fid: u32, newfid: u32, names: &[String]) -> Result<Vec<Qid>> {
-        let r = self
-            .client
-            .rpc(Tmsg::Walk {
-                fid,
-                newfid,
-                wnames: names.to_vec(),
-            })
-            .await?;
+        let r = self.client.rpc(walk_msg(fid, newfid, names)).await;
+        walked(names, r)
+    }
+
+    /// Topen and, if `want` says how much, Tread at offset 0 sent together; then the replies.
+    async fn open_read(&self, mode: u8, want: Option<u32>) -> Result<(Opened, Option<Bytes>)> {
+        let sent = self.send_open_read(mode, want).await;
+        self.finish_open_read(sent, mode, want).await
+    }
+
+    async fn send_open_read(&self, mode: u8, want: Option<u32>) -> OpenRead<'_> {
+        let open = self.client.call(open_msg(self.fid, mode)).await;
+        let read = match want {
+            Some(n) => Some(self.client.call(self.read_msg(0, n)).await),
+            None => None,
+        };
+        OpenRead { open, read }
+    }
+
+    async fn finish_open_read(
+        &self,
+        sent: OpenRead<'_>,
+        mode: u8,
+        want: Option<u32>,
+    ) -> Result<(Opened, Option<Bytes>)> {
+        let opened = match sent.open {
+            Ok(c) => c.reply().await.and_then(|r| self.opened(r)),
+            Err(e) => Err(e),
+        };
+        let data = match sent.read {
+            Some(Ok(c)) => Some(c.reply().await.and_then(|r| read_data(r, self.io_limit()))),
+            Some(Err(e)) => Some(Err(e)),
+            None => None,
+        };
+        match (opened, data) {
+            (Ok(o), None) => Ok((o, None)),
+            (Ok(o), Some(Ok(d))) => Ok((o, Some(d))),
+            // 9P does not promise that a server keeps them in order (ninefold's does): what
+            // failed may have come before what it needed. Once more, one at a time.
+            (Ok(o), Some(Err(_))) => Ok((o, self.read_first(want).await?)),
+            (Err(_), _) => {
+                let o = Node::open(self, mode).await?;
+                Ok((o, self.read_first(want).await?))
+            }
+        }
+    }
+
+    async fn read_first(&self, want: Option<u32>) -> Result<Option<Bytes>> {
+        match want {
+            Some(n) => Ok(Some(Node::read(self, 0, n).await?)),
+            None => Ok(None),
+        }
+    }
+
+    fn opened(&self, r: Rmsg) -> Result<Opened> {
         match r {
-            Rmsg::Walk { wqids } if wqids.len() <= names.len() => {
-                if wqids.is_empty() && !names.is_empty() {
-                    return Err(Error::NOT_FOUND);
-                }
-                Ok(wqids)
+            Rmsg::Open { qid, iounit } | Rmsg::Create { qid, iounit } => {
+                self.set_qid(qid);
+                self.iounit.store(iounit, Ordering::Relaxed);
+                Ok(Opened { qid, iounit })
             }
             _ => Err(botch()),
+        }
+    }
+
+    fn read_msg(&self, offset: u64, count: u32) -> Tmsg {
+        Tmsg::Read {
+            fid: self.fid,
+            offset,
+            count: count.min(self.io_limit()),
         }
     }
 
@@ -128,6 +182,56 @@ impl RemoteNode {
             out.extend_from_slice(&chunk);
         }
         Ok(out)
+    }
+}
+
+/// A Topen and perhaps a Tread, sent.
+struct OpenRead<'a> {
+    open: Result<Call<'a>>,
+    read: Option<Result<Call<'a>>>,
+}
+
+impl OpenRead<'_> {
+    /// Waits for both replies, whatever they are.
+    async fn settle(self) {
+        if let Ok(c) = self.open {
+            let _ = c.reply().await;
+        }
+        if let Some(Ok(c)) = self.read {
+            let _ = c.reply().await;
+        }
+    }
+}
+
+fn walk_msg(fid: u32, newfid: u32, names: &[String]) -> Tmsg {
+    Tmsg::Walk {
+        fid,
+        newfid,
+        wnames: names.to_vec(),
+    }
+}
+
+fn open_msg(fid: u32, mode: u8) -> Tmsg {
+    Tmsg::Open { fid, mode }
+}
+
+/// The qids of a Twalk's reply; a walk that fails on its first name is an error.
+fn walked(names: &[String], r: Result<Rmsg>) -> Result<Vec<Qid>> {
+    match r? {
+        Rmsg::Walk { wqids } if wqids.len() <= names.len() => {
+            if wqids.is_empty() && !names.is_empty() {
+                return Err(Error::NOT_FOUND);
+            }
+            Ok(wqids)
+        }
+        _ => Err(botch()),
+    }
+}
+
+fn read_data(r: Rmsg, count: u32) -> Result<Bytes> {
+    match r {
+        Rmsg::Read { data } if data.len() <= count as usize => Ok(data),
+        _ => Err(botch()),
     }
 }
 
@@ -168,22 +272,54 @@ impl Node for RemoteNode {
         })
     }
 
-    async fn open(&self, mode: u8) -> Result<Opened> {
-        match self
-            .client
-            .rpc(Tmsg::Open {
-                fid: self.fid,
-                mode,
-            })
-            .await?
-        {
-            Rmsg::Open { qid, iounit } => {
-                self.set_qid(qid);
-                self.iounit.store(iounit, Ordering::Relaxed);
-                Ok(Opened { qid, iounit })
+    /// Twalk, Topen and Tread go out together: one round trip (see [`Client::call`]).
+    async fn walk_open(&self, names: &[String], mode: u8, read: Option<u32>) -> Result<WalkOpened> {
+        let (node, r) = if names.len() > MAXWELEM {
+            let node = self.walk_remote(names).await?.1.ok_or(Error::NOT_FOUND)?;
+            let r = node.open_read(mode, read).await;
+            (node, r)
+        } else {
+            let newfid = self.client.alloc_fid()?;
+            let walk = match self.client.call(walk_msg(self.fid, newfid, names)).await {
+                Ok(c) => c,
+                Err(e) => {
+                    self.client.free_fid(newfid);
+                    return Err(e);
+                }
+            };
+            let node = RemoteNode::new(self.client.clone(), newfid, self.qid());
+            let sent = node.send_open_read(mode, read).await;
+            match walked(names, walk.reply().await) {
+                Ok(q) if q.len() == names.len() => {
+                    let r = node.finish_open_read(sent, mode, read).await;
+                    (node, r)
+                }
+                r => {
+                    // No fid was made, so what followed the walk fails: wait for that
+                    // before the fid number can be used again.
+                    sent.settle().await;
+                    node.gone.store(true, Ordering::Relaxed);
+                    self.client.free_fid(newfid);
+                    return Err(r.err().unwrap_or(Error::NOT_FOUND));
+                }
             }
-            _ => Err(botch()),
+        };
+        match r {
+            Ok((opened, data)) => Ok(WalkOpened {
+                node: Arc::new(node),
+                opened,
+                data,
+            }),
+            Err(e) => {
+                node.clunk().await;
+                Err(e)
+            }
         }
+    }
+
+    async fn open(&self, mode: u8) -> Result<Opened> {
+        let r = self.client.rpc(open_msg(self.fid, mode)).await?;
+        self.opened(r)
     }
 
     async fn create(&self, name: &str, perm: u32, mode: u8) -> Result<Opened> {
@@ -194,30 +330,15 @@ impl Node for RemoteNode {
             mode,
         };
         match self.client.rpc(msg).await? {
-            Rmsg::Create { qid, iounit } => {
-                self.set_qid(qid);
-                self.iounit.store(iounit, Ordering::Relaxed);
-                Ok(Opened { qid, iounit })
-            }
+            r @ Rmsg::Create { .. } => self.opened(r),
             _ => Err(botch()),
         }
     }
 
     /// One Tread: at most one message's worth, whatever `count` asks.
     async fn read(&self, offset: u64, count: u32) -> Result<Bytes> {
-        let count = count.min(self.io_limit());
-        match self
-            .client
-            .rpc(Tmsg::Read {
-                fid: self.fid,
-                offset,
-                count,
-            })
-            .await?
-        {
-            Rmsg::Read { data } if data.len() <= count as usize => Ok(data),
-            _ => Err(botch()),
-        }
+        let r = self.client.rpc(self.read_msg(offset, count)).await?;
+        read_data(r, count.min(self.io_limit()))
     }
 
     /// Writes all of `data`, in as many Twrites as the msize requires, stopping at a short

@@ -16,4 +16,4 @@ pub mod synth;
 pub use dirread::DirCursor;
 pub use error::{Error, Result};
 pub use ninefold_proto::{Qid, QidType, Stat};
-pub use node::{Node, NodeRef, Opened, Tree, Walked};
+pub use node::{Node, NodeRef, Opened, Tree, WalkOpened, Walked};

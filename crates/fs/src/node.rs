@@ -35,6 +35,15 @@ pub struct Opened {
     pub iounit: u32,
 }
 
+/// What [`Node::walk_open`] gives back: the opened node and what its first read returned.
+#[derive(Debug)]
+pub struct WalkOpened {
+    pub node: NodeRef,
+    pub opened: Opened,
+    /// The bytes at offset 0, if a read was asked for.
+    pub data: Option<Bytes>,
+}
+
 /// One fid's view of one file.
 ///
 /// The serving layer guarantees the 9P preconditions before calling: a node is walked only
@@ -79,6 +88,30 @@ pub trait Node: Send + Sync + std::fmt::Debug {
             qids,
             node: Some(cur),
         })
+    }
+
+    /// Walks `names` to a new node, opens it with `mode` and, if `read` says how much,
+    /// reads that much from offset 0: what opening a clone or a status file and reading it
+    /// does. The default does the three in turn; a remote node sends them together, so
+    /// through 9P they cost one round trip instead of three. On failure nothing stays open.
+    async fn walk_open(&self, names: &[String], mode: u8, read: Option<u32>) -> Result<WalkOpened> {
+        let node = self.walk(names).await?.node.ok_or(Error::NOT_FOUND)?;
+        let r = async {
+            let opened = node.open(mode).await?;
+            let data = match read {
+                Some(n) => Some(node.read(0, n).await?),
+                None => None,
+            };
+            Ok((opened, data))
+        }
+        .await;
+        match r {
+            Ok((opened, data)) => Ok(WalkOpened { node, opened, data }),
+            Err(e) => {
+                node.clunk().await;
+                Err(e)
+            }
+        }
     }
 
     /// Prepares the node for I/O. `mode` is the 9P open mode (OREAD… with OTRUNC etc.);

@@ -23,10 +23,12 @@
 //!     used. Plan 9's dial always asks cs (whose `paranoia` or ndb could in principle
 //!     refuse a literal); `net!…`, names, `*`, service names and `!suffixes` still go
 //!     to cs.
-//!   - The connect is written while the number is read from ctl and `tcp/N/data` is
-//!     walked and opened: those requests do not depend on the connect, so they overlap
-//!     the handshake. Plan 9 opens data after the connect succeeded; here the data fid
-//!     may exist a moment earlier, and is clunked with ctl if the connect fails.
+//!   - Requests that follow one another go out together ([`ninefold_fs::Node::walk_open`];
+//!     a ninefold server keeps them in order): the clone is walked, opened and read in
+//!     one round trip, and the connect is written while `tcp/N/data` is walked and
+//!     opened, in a second that overlaps the handshake. Plan 9 opens data after the
+//!     connect succeeded; here the data fid may exist a moment earlier, and is clunked
+//!     with ctl if the connect fails.
 //!   - cs's fid is released by dropping it (a remote fid is clunked in the background),
 //!     not by waiting for Rclunk; [`Conn::close`] sends both of its clunks at once.
 //! - **No cs**: when walking to or opening `cs` fails with "does not exist" (or lib9p's
@@ -46,7 +48,7 @@
 //! releases its nodes as the tree or client does on drop; [`Conn::close`] clunks them now.
 
 use bytes::Bytes;
-use ninefold_fs::{Error, NodeRef, Result};
+use ninefold_fs::{Error, NodeRef, Result, WalkOpened};
 use ninefold_proto::om;
 
 use crate::addr;
@@ -127,15 +129,10 @@ pub struct Announced {
 impl Announced {
     /// listen(2) and the data open that follows: waits for a call on `DIR/listen`.
     pub async fn listen(&self) -> Result<Conn> {
-        let ctl = open_path(&self.net, &format!("{}/listen", self.dir)).await?;
-        let r = async {
-            let dir = conv_dir(&self.dir, conv_number(&ctl).await?);
-            let data = open_path(&self.net, &format!("{dir}/data")).await?;
-            Ok((dir, data))
-        }
-        .await;
-        match r {
-            Ok((dir, data)) => Ok(Conn { dir, ctl, data }),
+        let listen = format!("{}/listen", self.dir);
+        let (dir, ctl) = open_conv(&self.net, &self.dir, &listen).await?;
+        match open_path(&self.net, &format!("{dir}/data")).await {
+            Ok(data) => Ok(Conn { dir, ctl, data }),
             Err(e) => {
                 ctl.clunk().await;
                 Err(e)
@@ -190,7 +187,7 @@ pub async fn announce(net: &NodeRef, addr: &str) -> Result<Announced> {
         .next()
         .await?
         .ok_or(NO_TRANSLATION)?;
-    let (dir, ctl) = clone_conv(net, &r.clone_path).await?;
+    let (dir, ctl) = open_conv(net, &r.clone_path, &r.clone_path).await?;
     if let Err(e) = write_str(&ctl, &format!("announce {}", r.addr)).await {
         ctl.clunk().await;
         return Err(e);
@@ -351,25 +348,19 @@ fn clean_path(p: &str) -> Option<String> {
     ok.then(|| p.to_owned())
 }
 
-/// Clone, connect, open data. The connect is written while the number is read and data
-/// is opened: neither waits for the other, so through a remote `/net` the handshake
-/// overlaps three round trips.
+/// Clone, connect, open data: two round trips through a remote `/net`. The clone is
+/// walked, opened and read in one (see [`ninefold_fs::Node::walk_open`]); the connect is
+/// written and `tcp/N/data` walked and opened in the other, which overlaps the handshake.
 async fn call(net: &NodeRef, clone_path: &str, msg: &str) -> Result<Conn> {
-    let ctl = open_path(net, clone_path).await?;
-    let (data, connected) = tokio::join!(
-        async {
-            let dir = conv_dir(clone_path, conv_number(&ctl).await?);
-            let data = open_path(net, &format!("{dir}/data")).await?;
-            Ok::<_, Error>((dir, data))
-        },
-        write_str(&ctl, msg)
-    );
+    let (dir, ctl) = open_conv(net, clone_path, clone_path).await?;
+    let data_path = format!("{dir}/data");
+    let (connected, data) = tokio::join!(write_str(&ctl, msg), open_path(net, &data_path));
     match (connected, data) {
-        (Ok(()), Ok((dir, data))) => Ok(Conn { dir, ctl, data }),
+        (Ok(()), Ok(data)) => Ok(Conn { dir, ctl, data }),
         // dial(2) closes the ctl of a call that failed; the connect's error comes first.
         (Err(e), data) => {
             match data {
-                Ok((_, data)) => {
+                Ok(data) => {
                     tokio::join!(data.clunk(), ctl.clunk());
                 }
                 Err(_) => ctl.clunk().await,
@@ -391,22 +382,23 @@ fn conv_dir(clone_path: &str, n: String) -> String {
     }
 }
 
-/// Opens a clone file: the conversation's directory and its ctl.
-async fn clone_conv(net: &NodeRef, clone_path: &str) -> Result<(String, NodeRef)> {
-    let ctl = open_path(net, clone_path).await?;
-    match conv_number(&ctl).await {
-        Ok(n) => Ok((conv_dir(clone_path, n), ctl)),
+/// Opens a clone or listen file `path` (the node becomes a conversation's ctl) and reads
+/// the conversation's number N from it: `dir_of`'s directory with N for its last element,
+/// and the ctl.
+async fn open_conv(net: &NodeRef, dir_of: &str, path: &str) -> Result<(String, NodeRef)> {
+    let w = walk_open(net, path, Some(RECORD_MAX)).await?;
+    match conv_number(w.data.as_deref().unwrap_or_default()) {
+        Ok(n) => Ok((conv_dir(dir_of, n), w.node)),
         Err(e) => {
-            ctl.clunk().await;
+            w.node.clunk().await;
             Err(e)
         }
     }
 }
 
 /// The number a ctl reads as.
-async fn conv_number(ctl: &NodeRef) -> Result<String> {
-    let b = ctl.read(0, RECORD_MAX).await?;
-    let s = std::str::from_utf8(&b).map_err(|_| BAD_CONV)?.trim();
+fn conv_number(b: &[u8]) -> Result<String> {
+    let s = std::str::from_utf8(b).map_err(|_| BAD_CONV)?.trim();
     if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
         return Err(BAD_CONV);
     }
@@ -415,14 +407,18 @@ async fn conv_number(ctl: &NodeRef) -> Result<String> {
 
 /// Walks `path` from `net` and opens it ORDWR.
 async fn open_path(net: &NodeRef, path: &str) -> Result<NodeRef> {
+    Ok(walk_open(net, path, None).await?.node)
+}
+
+/// Walks `path` from `net`, opens it ORDWR and reads `read` bytes, in one round trip
+/// through a remote `/net`.
+async fn walk_open(net: &NodeRef, path: &str, read: Option<u32>) -> Result<WalkOpened> {
     let names: Vec<String> = path
         .split('/')
         .filter(|e| !e.is_empty())
         .map(str::to_owned)
         .collect();
-    let node = net.walk(&names).await?.node.ok_or(Error::NOT_FOUND)?;
-    node.open(om::ORDWR).await?;
-    Ok(node)
+    net.walk_open(&names, om::ORDWR, read).await
 }
 
 async fn write_str(n: &NodeRef, s: &str) -> Result<()> {

@@ -8,6 +8,7 @@
 
 mod fids;
 mod handlers;
+mod order;
 mod session;
 
 use std::sync::Arc;

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::fids::FidTable;
+use crate::order::{Gates, Holder, fids_of, in_turn};
 use crate::{Config, handlers};
 
 /// What every request task of a connection shares.
@@ -23,6 +24,7 @@ pub(crate) struct Session {
     pub fids: FidTable,
     pub principal: Option<String>,
     msize: AtomicU32,
+    gates: Arc<Gates>,
 }
 
 impl std::fmt::Debug for Session {
@@ -87,6 +89,7 @@ where
         fids: FidTable::default(),
         principal: config.principal.clone(),
         msize: AtomicU32::new(0),
+        gates: Arc::default(),
     });
     let inflight = Arc::new(InFlight::default());
     let mut frames = FrameReader::new(r);
@@ -142,20 +145,30 @@ async fn dispatch(
         _ if sess.msize() == 0 => reply(out, tag, Err("version not negotiated".into())).await,
         Tmsg::Flush { oldtag } => {
             let old = inflight.take(oldtag);
-            start(inflight, out, tag, async move {
+            let work = async move {
                 if let Some(old) = old {
                     old.cancel_and_wait().await;
                 }
                 Ok(Rmsg::Flush)
-            })
-            .await
+            };
+            start(inflight, out, tag, work, || None).await
         }
         msg => {
             let s = sess.clone();
-            start(inflight, out, tag, async move {
+            let (names, changes) = fids_of(&msg);
+            let waits = sess.gates.closed_on(names);
+            if waits.is_empty() {
+                let work = async move { handlers::handle(&s, msg).await };
+                // Gates on what it changes only if it turns out to wait.
+                return start(inflight, out, tag, work, || sess.gates.close(changes)).await;
+            }
+            // In line behind an earlier request: later ones on these fids queue behind it.
+            let queued = sess.gates.close(names);
+            let changing = changes.iter().any(Option::is_some);
+            let work = in_turn(waits, queued, changing, async move {
                 handlers::handle(&s, msg).await
-            })
-            .await
+            });
+            start(inflight, out, tag, work, || None).await
         }
     }
 }
@@ -165,8 +178,15 @@ async fn dispatch(
 /// Most requests (stat, walk, clunk on most trees) finish without ever waiting. Such a
 /// request is polled once right here and answered at once: no task, no table entry, and the
 /// reply leaves before the next request is read, so a later Tflush finds nothing to wait
-/// for. Only work that really waits gets a task of its own.
-async fn start<F>(inflight: &Arc<InFlight>, out: &FrameSender, tag: u16, work: F) -> io::Result<()>
+/// for. Only work that really waits gets a task of its own, and the gates `gate` closes
+/// (see [`crate::order`]) for as long as it runs.
+async fn start<F>(
+    inflight: &Arc<InFlight>,
+    out: &FrameSender,
+    tag: u16,
+    work: F,
+    gate: impl FnOnce() -> Option<Holder>,
+) -> io::Result<()>
 where
     F: Future<Output = Result<Rmsg, ninefold_fs::Error>> + Send + 'static,
 {
@@ -179,7 +199,7 @@ where
     }
     // The task polls it again with a real waker, which replaces the no-op one. Only this
     // loop adds tags, so the tag checked above is still free.
-    spawn_request(inflight, out, tag, work);
+    spawn_request(inflight, out, tag, work, gate());
     Ok(())
 }
 
@@ -188,8 +208,13 @@ fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
 }
 
 /// Spawns the request's task and registers it under its tag.
-fn spawn_request<F>(inflight: &Arc<InFlight>, out: &FrameSender, tag: u16, work: F)
-where
+fn spawn_request<F>(
+    inflight: &Arc<InFlight>,
+    out: &FrameSender,
+    tag: u16,
+    work: F,
+    gate: Option<Holder>,
+) where
     F: Future<Output = Result<Rmsg, ninefold_fs::Error>> + Send + 'static,
 {
     // Held across the spawn so the task cannot finish and deregister before it is entered.
@@ -208,6 +233,8 @@ where
             _ = cancelled => return,
             r = work => r,
         };
+        // The request's effect is done: what waits on its fids may go.
+        drop(gate);
         flights.take(tag);
         let _ = send(
             &out,

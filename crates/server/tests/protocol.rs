@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use ninefold_fs::Result;
 use ninefold_fs::synth::{Entry, StaticFile, SynthFile, SynthTree};
+use ninefold_fs::{Node, NodeRef, Opened, Qid, Result, Stat, Tree, Walked};
 use ninefold_io::FrameReader;
 use ninefold_proto::{NOFID, NOTAG, Rmsg, Tmsg, decode_r, encode_t, om, read_dir_entries};
 use ninefold_server::{Config, serve};
@@ -98,7 +98,7 @@ struct Raw {
 }
 
 impl Raw {
-    fn start(tree: SynthTree, max_msize: u32) -> Raw {
+    fn start(tree: impl Tree + 'static, max_msize: u32) -> Raw {
         let (a, b) = tokio::io::duplex(1 << 20);
         let (sr, sw) = tokio::io::split(b);
         let config = Config {
@@ -143,7 +143,7 @@ impl Raw {
             .is_err()
     }
 
-    async fn session(tree: SynthTree) -> Raw {
+    async fn session(tree: impl Tree + 'static) -> Raw {
         let mut c = Raw::start(tree, 65536);
         let r = c
             .rpc(
@@ -168,6 +168,16 @@ impl Raw {
             .await;
         assert!(matches!(r, Rmsg::Attach { .. }), "{r:?}");
         c
+    }
+
+    /// Walks fid 0 to `name` as `fid`, without opening it.
+    async fn walk_to(&mut self, fid: u32, name: &str) {
+        let walk = Tmsg::Walk {
+            fid: 0,
+            newfid: fid,
+            wnames: vec![name.into()],
+        };
+        assert!(matches!(self.rpc(2, walk).await, Rmsg::Walk { .. }));
     }
 
     async fn walk_open(&mut self, fid: u32, path: &[&str], mode: u8) {
@@ -581,4 +591,134 @@ async fn reads_are_capped_at_msize_and_deep_walks_need_chunks() {
         )
         .await;
     assert!(ename(&r).contains("too many walk elements"));
+}
+
+/// A tree whose opens take a while, as a listen file's or a slow disk's do.
+#[derive(Debug, Clone)]
+struct SlowOpens(SynthTree);
+
+#[derive(Debug)]
+struct SlowOpen(NodeRef);
+
+#[async_trait]
+impl Tree for SlowOpens {
+    async fn attach(&self, uname: &str, aname: &str) -> Result<NodeRef> {
+        Ok(Arc::new(SlowOpen(self.0.attach(uname, aname).await?)))
+    }
+}
+
+#[async_trait]
+impl Node for SlowOpen {
+    fn qid(&self) -> Qid {
+        self.0.qid()
+    }
+    async fn clone_node(&self) -> Result<NodeRef> {
+        Ok(Arc::new(SlowOpen(self.0.clone_node().await?)))
+    }
+    async fn walk(&self, names: &[String]) -> Result<Walked> {
+        let w = self.0.walk(names).await?;
+        Ok(Walked {
+            qids: w.qids,
+            node: w.node.map(|n| Arc::new(SlowOpen(n)) as NodeRef),
+        })
+    }
+    async fn open(&self, mode: u8) -> Result<Opened> {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.0.open(mode).await
+    }
+    async fn read(&self, offset: u64, count: u32) -> Result<Bytes> {
+        self.0.read(offset, count).await
+    }
+    async fn clunk(&self) {
+        self.0.clunk().await
+    }
+    async fn stat(&self) -> Result<Stat> {
+        self.0.stat().await
+    }
+}
+
+#[tokio::test]
+async fn pipelined_requests_on_a_fid_wait_for_the_one_that_opens_it() {
+    let fx = fixture();
+    let mut c = Raw::session(SlowOpens(fx.tree.clone())).await;
+    // Walk, open, read and clunk sent at once, as a client that pipelines a dial does.
+    let walk = Tmsg::Walk {
+        fid: 0,
+        newfid: 1,
+        wnames: vec!["count".into()],
+    };
+    c.send(10, walk).await;
+    c.send(
+        11,
+        Tmsg::Open {
+            fid: 1,
+            mode: om::OREAD,
+        },
+    )
+    .await;
+    let read = Tmsg::Read {
+        fid: 1,
+        offset: 0,
+        count: 10,
+    };
+    c.send(12, read).await;
+    c.send(13, Tmsg::Clunk { fid: 1 }).await;
+    // A request on another fid is not held up by the slow open.
+    c.send(14, Tmsg::Stat { fid: 0 }).await;
+    let mut replies = Vec::new();
+    for _ in 0..5 {
+        replies.push(c.recv().await);
+    }
+    let order: Vec<u16> = replies.iter().map(|(t, _)| *t).collect();
+    assert_eq!(order, [10, 14, 11, 12, 13], "{replies:?}");
+    assert!(matches!(replies[2].1, Rmsg::Open { .. }), "{replies:?}");
+    assert_eq!(
+        replies[3].1,
+        Rmsg::Read {
+            data: Bytes::from_static(b"x")
+        }
+    );
+    assert_eq!(replies[4].1, Rmsg::Clunk);
+    assert_eq!(fx.closes.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_flushed_open_lets_what_waited_for_it_go_on() {
+    let fx = fixture();
+    let mut c = Raw::session(SlowOpens(fx.tree.clone())).await;
+    c.walk_to(1, "count").await;
+    c.send(
+        11,
+        Tmsg::Open {
+            fid: 1,
+            mode: om::OREAD,
+        },
+    )
+    .await;
+    let read = Tmsg::Read {
+        fid: 1,
+        offset: 0,
+        count: 10,
+    };
+    c.send(12, read).await;
+    c.send(13, Tmsg::Flush { oldtag: 11 }).await;
+    // The open never happened, so the read that waited for it is refused (its reply and
+    // Rflush may come in either order).
+    let mut replies = [c.recv().await, c.recv().await];
+    replies.sort_by_key(|(t, _)| *t);
+    assert_eq!(replies[0].0, 12);
+    assert_eq!(ename(&replies[0].1), "inappropriate use of fd");
+    assert_eq!(replies[1], (13, Rmsg::Flush));
+    // The fid can be opened again.
+    assert!(matches!(
+        c.rpc(
+            14,
+            Tmsg::Open {
+                fid: 1,
+                mode: om::OREAD
+            }
+        )
+        .await,
+        Rmsg::Open { .. }
+    ));
 }
