@@ -265,6 +265,7 @@ async fn session(addr: &Addr) -> Result<(Client, NodeRef)> {
     let client = Client::connect(conn.reader, conn.writer, ninefold_proto::DEFAULT_MSIZE)
         .await
         .with_context(|| format!("9P session with {addr}"))?;
+    client.set_write_window(addr.write_window());
     let root = client.attach("bench", "").await.context("attach")?;
     Ok((client, root))
 }

@@ -100,7 +100,8 @@ pub(crate) fn stream_rows(
             )
             .await
             .context("the TLS handshake took too long")??;
-            Imported::new(conn, "TLS").await
+            // What Addr::write_window says for any tls! address.
+            Imported::new(conn, "TLS", 1).await
         }
     }))??;
     let ssh_net = match &ssh {
@@ -110,7 +111,7 @@ pub(crate) fn stream_rows(
                 let conn = tokio::time::timeout(START_LIMIT, ninefold_transport::dial(&addr))
                     .await
                     .context("ssh took too long")??;
-                Imported::new(conn, "ssh").await
+                Imported::new(conn, "ssh", addr.write_window()).await
             }))??)
         }
         Err(_) => None,
@@ -170,7 +171,9 @@ pub(crate) fn stream_rows(
     let mut via_ssh = Row::new(
         format!(
             "through /net imported over the ssh transport (`{ssh_addr_shown}`; ssh runs \
-             `ninefold exportfs --stdio` on the far side, {cipher_name}): the same library calls"
+             `ninefold exportfs --stdio` on the far side, {cipher_name}): the same library \
+             calls, but each write goes as 1 MiB Twrites, four in flight (the write window \
+             ninefold uses over ssh)"
         ),
         "",
         Kind::Throughput(total),
@@ -391,7 +394,8 @@ impl Imported {
     /// Attaches to the tree served on `conn` and finds its /net: the root, if it has `tcp`
     /// (`exportfs -r '#I'`), else its `net` (the standard name space of `exportfs --stdio`),
     /// as `ninefold dial -n` does.
-    async fn new(conn: ninefold_transport::Conn, what: &str) -> Result<Imported> {
+    /// `window`: the write window, as `Addr::write_window` gives it for the address.
+    async fn new(conn: ninefold_transport::Conn, what: &str, window: usize) -> Result<Imported> {
         let child = conn.child;
         let client = tokio::time::timeout(
             START_LIMIT,
@@ -400,6 +404,7 @@ impl Imported {
         .await
         .with_context(|| format!("9P version over {what} took too long"))?
         .with_context(|| format!("9P session over {what}"))?;
+        client.set_write_window(window);
         let root = client
             .attach("bench", "")
             .await
@@ -837,7 +842,7 @@ pub(crate) fn stream_once(net: &str, target: &str, bytes: u64, in_flight: usize)
         let conn = tokio::time::timeout(START_LIMIT, ninefold_transport::dial(&addr))
             .await
             .context("the dial took too long")??;
-        let imported = Imported::new(conn, net_kind(&addr)).await?;
+        let imported = Imported::new(conn, net_kind(&addr), addr.write_window()).await?;
         let chunk = Bytes::from(vec![0xa5u8; 4 << 20]);
         if in_flight == 1 {
             return stream_through(&imported.net, &target, &chunk, bytes).await;

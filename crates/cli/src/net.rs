@@ -62,6 +62,7 @@ pub async fn open(net: Option<&str>) -> Result<Net> {
     let client = Client::connect(conn.reader, conn.writer, ninefold_proto::DEFAULT_MSIZE)
         .await
         .with_context(|| format!("9P session with {addr}"))?;
+    client.set_write_window(addr.write_window());
     let root = client
         .attach(&user, "")
         .await

@@ -90,6 +90,7 @@ pub async fn run(a: Args) -> Result<()> {
     let client = Client::connect(reader, writer, a.msize)
         .await
         .with_context(|| format!("9P session with {addr}"))?;
+    client.set_write_window(addr.write_window());
     let user = a
         .user
         .or_else(|| std::env::var("USER").ok())

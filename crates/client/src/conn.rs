@@ -1,7 +1,7 @@
 //! The connection: tags, the reply dispatcher, Tversion and Tflush.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -36,6 +36,8 @@ struct Shared {
     pending: Mutex<Pending>,
     fids: Mutex<IdAlloc<u32>>,
     msize: AtomicU32,
+    /// Twrites of one large write that may be in flight at once.
+    write_window: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -125,6 +127,7 @@ impl Client {
             }),
             fids: Mutex::new(IdAlloc::<u32>::new(0, NOFID)),
             msize: AtomicU32::new(msize),
+            write_window: AtomicUsize::new(1),
         });
         tokio::spawn(read_replies(FrameReader::new(r), shared.clone(), msize));
         let client = Client {
@@ -176,6 +179,21 @@ impl Client {
     /// The negotiated message size.
     pub fn msize(&self) -> u32 {
         self.inner.shared.msize.load(Ordering::Relaxed)
+    }
+
+    /// Lets one write larger than a message keep up to `n` Twrites in flight instead of
+    /// one. Only for a server known to apply writes to a fid in the order they were sent,
+    /// as ninefold's does: 9P does not promise it (9front's exportfs serves requests in
+    /// parallel), and a stream written out of order is corrupt without any error.
+    pub fn set_write_window(&self, n: usize) {
+        self.inner
+            .shared
+            .write_window
+            .store(n.max(1), Ordering::Relaxed);
+    }
+
+    pub(crate) fn write_window(&self) -> usize {
+        self.inner.shared.write_window.load(Ordering::Relaxed)
     }
 
     /// The most payload one Tread or Twrite can carry.

@@ -9,6 +9,7 @@ mod alloc;
 mod conn;
 mod path;
 mod remote;
+mod write;
 
 pub use conn::Client;
 pub use path::{split_path, walk_path};

@@ -343,26 +343,15 @@ impl Node for RemoteNode {
 
     /// Writes all of `data`, in as many Twrites as the msize requires, stopping at a short
     /// write.
-    async fn write(&self, offset: u64, mut data: Bytes) -> Result<u32> {
-        let limit = self.io_limit() as usize;
-        let mut done: u32 = 0;
-        loop {
-            let chunk = data.split_to(data.len().min(limit));
-            let len = chunk.len() as u32;
-            let msg = Tmsg::Write {
-                fid: self.fid,
-                offset: offset + done as u64,
-                data: chunk,
-            };
-            let n = match self.client.rpc(msg).await? {
-                Rmsg::Write { count } if count <= len => count,
-                _ => return Err(botch()),
-            };
-            done += n;
-            if n < len || data.is_empty() {
-                return Ok(done);
-            }
-        }
+    async fn write(&self, offset: u64, data: Bytes) -> Result<u32> {
+        crate::write::write(
+            &self.client,
+            self.fid,
+            offset,
+            data,
+            self.io_limit() as usize,
+        )
+        .await
     }
 
     async fn clunk(&self) {

@@ -201,3 +201,84 @@ async fn a_failed_walk_fails_with_its_own_error_and_clunks_nothing() {
     assert_eq!(clunk, Tmsg::Clunk { fid: dir });
     assert!(s.quiet().await);
 }
+
+/// Opens the root's fid for writing (the script does not care what it is).
+async fn opened_for_writing(root: &RemoteNode, s: &mut Script) {
+    let open = root.open(om::OWRITE);
+    let answer = async {
+        let (tag, msg) = s.recv().await;
+        assert!(matches!(msg, Tmsg::Open { .. }), "{msg:?}");
+        let opened = Rmsg::Open {
+            qid: qid(1),
+            iounit: 0,
+        };
+        s.send(tag, opened).await;
+    };
+    let (opened, ()) = tokio::join!(open, answer);
+    opened.unwrap();
+}
+
+fn twrite(msg: &Tmsg) -> (u64, usize) {
+    match msg {
+        Tmsg::Write { offset, data, .. } => (*offset, data.len()),
+        other => panic!("expected a Twrite, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_large_write_keeps_the_window_in_flight() {
+    let (root, mut s) = attached().await;
+    opened_for_writing(&root, &mut s).await;
+    root.client().set_write_window(4);
+    let piece = (8192 - 24) as usize;
+    let data = Bytes::from(vec![7u8; 4 * piece + 100]);
+    let task = tokio::spawn(async move { root.write(10, data).await });
+    // Four arrive before any is answered; the fifth only once one has been.
+    let mut first = Vec::new();
+    for _ in 0..4 {
+        first.push(s.recv().await);
+    }
+    let pieces: Vec<_> = first.iter().map(|(_, m)| twrite(m)).collect();
+    let want: Vec<_> = (0..4).map(|i| (10 + (i * piece) as u64, piece)).collect();
+    assert_eq!(pieces, want);
+    assert!(s.quiet().await, "a fifth Twrite went out beyond the window");
+    for (tag, _) in &first {
+        s.send(
+            *tag,
+            Rmsg::Write {
+                count: piece as u32,
+            },
+        )
+        .await;
+    }
+    let (tag, last) = s.recv().await;
+    assert_eq!(twrite(&last), (10 + 4 * piece as u64, 100));
+    s.send(tag, Rmsg::Write { count: 100 }).await;
+    assert_eq!(task.await.unwrap().unwrap(), (4 * piece + 100) as u32);
+}
+
+#[tokio::test]
+async fn a_short_write_in_the_window_ends_the_write_after_the_rest_are_answered() {
+    let (root, mut s) = attached().await;
+    opened_for_writing(&root, &mut s).await;
+    root.client().set_write_window(3);
+    let piece = (8192 - 24) as usize;
+    let data = Bytes::from(vec![7u8; 5 * piece]);
+    let task = tokio::spawn(async move { root.write(0, data).await });
+    let sent = [s.recv().await, s.recv().await, s.recv().await];
+    let full = Rmsg::Write {
+        count: piece as u32,
+    };
+    s.send(sent[0].0, full.clone()).await;
+    // Its place in the window goes to the fourth piece.
+    let fourth = s.recv().await;
+    assert_eq!(twrite(&fourth.1), (3 * piece as u64, piece));
+    // The second is short: nothing more is sent, the others are still waited for.
+    s.send(sent[1].0, Rmsg::Write { count: 5 }).await;
+    assert!(s.quiet().await, "a Twrite went out after a short one");
+    s.send(sent[2].0, full.clone()).await;
+    assert!(s.quiet().await);
+    assert!(!task.is_finished());
+    s.send(fourth.0, full).await;
+    assert_eq!(task.await.unwrap().unwrap(), piece as u32 + 5);
+}

@@ -49,6 +49,7 @@ impl Connector for Dialer {
                 });
             }
         };
+        client.set_write_window(addr.write_window());
         Ok(Arc::new(Connection {
             client,
             _child: child,

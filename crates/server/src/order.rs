@@ -1,16 +1,21 @@
 //! Pipelined requests that depend on each other take effect in the order they were sent.
 //!
 //! A client may send Twalk(newfid), Topen(newfid) and Tread(newfid) without waiting for
-//! the replies in between (ninefold's client does, to dial in fewer round trips). Most
-//! requests finish while they are being read (see `session::start`), so they run in order
-//! anyway. One that has to wait — a walk through a slow tree, a Topen of a listen file —
-//! leaves a gate on the fids it creates or changes (attach, walk's newfid, open, create,
-//! clunk, remove), and a later request that names such a fid waits at the gate first.
-//! Requests that had to wait go on in the order they came: each closes a gate of its own
-//! on the fids it names, opened when it has started (polled once: a write has taken its
-//! place at the socket) or, if it creates or changes a fid, when it has finished. Reads and
-//! writes that did not wait leave no gate: a read waiting on a socket must not hold up a
-//! write to the same fid, nor a clunk.
+//! the replies in between (ninefold's client does, to dial in fewer round trips), or
+//! several Twrites to one stream. Most requests finish while they are being read (see
+//! `session::start`), so they run in order anyway. One that has to wait — a walk through a
+//! slow tree, a Topen of a listen file, a write to a full socket — closes a gate, and a
+//! later request that depends on it waits at the gate first:
+//!
+//! - attach, walk (its newfid), open, create, clunk and remove close the gate of the fid
+//!   they create or change, which every later request naming that fid waits at;
+//! - a write closes the fid's write gate, which only later writes wait at: writes to one
+//!   fid land in the order they were sent, while a read waiting on the same socket holds
+//!   up neither writes nor a clunk.
+//!
+//! Requests that had to wait go on in the order they came: each closes the gates it waited
+//! at again, until it has started (polled once: a write has taken its place at the
+//! socket), and those it would close anyway until it has finished.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ninefold_proto::Tmsg;
 use tokio::sync::watch;
 
-/// The fids of a connection whose last creating or changing request is still running.
+/// The gates of a connection that are closed: a request they guard is still running.
 #[derive(Debug, Default)]
 pub(crate) struct Gates {
     map: Mutex<GateMap>,
@@ -26,8 +31,29 @@ pub(crate) struct Gates {
 
 #[derive(Debug, Default)]
 struct GateMap {
-    by_fid: HashMap<u32, (u64, watch::Receiver<()>)>,
+    by_key: HashMap<Key, (u64, watch::Receiver<()>)>,
     next_id: u64,
+}
+
+/// What a gate guards: a fid, or the writes to a fid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Key {
+    Fid(u32),
+    Writes(u32),
+}
+
+/// The gates a request waits at, and those it closes until it has finished.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Keys {
+    pub waits: [Option<Key>; 2],
+    pub closes: [Option<Key>; 2],
+}
+
+/// Gates found closed: what to wait for, and which they were.
+#[derive(Debug, Default)]
+pub(crate) struct Closed {
+    pub waits: Vec<watch::Receiver<()>>,
+    pub keys: [Option<Key>; 2],
 }
 
 /// Held by a running request; the gates it closed open when it is dropped.
@@ -35,55 +61,54 @@ struct GateMap {
 pub(crate) struct Holder {
     gates: Arc<Gates>,
     id: u64,
-    fids: Fids,
+    keys: [Option<Key>; 2],
     // Dropping the sender is what wakes the waiters.
     _open_on_drop: watch::Sender<()>,
 }
-
-/// At most two fids: a walk's fid and newfid.
-pub(crate) type Fids = [Option<u32>; 2];
 
 impl Gates {
     fn lock(&self) -> MutexGuard<'_, GateMap> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The gates still closed on the fids a request names; it waits for them all.
-    pub fn closed_on(&self, names: Fids) -> Vec<watch::Receiver<()>> {
+    /// Those of the gates `keys` that are closed: a request waits for them all.
+    pub fn closed(&self, keys: [Option<Key>; 2]) -> Closed {
+        let mut closed = Closed::default();
         let mut map = self.lock();
-        if map.by_fid.is_empty() {
-            return Vec::new();
+        if map.by_key.is_empty() {
+            return closed;
         }
-        let mut waits = Vec::new();
-        for fid in names.into_iter().flatten() {
-            if let Some((_, rx)) = map.by_fid.get(&fid) {
+        for (i, key) in keys.into_iter().enumerate() {
+            let Some(key) = key else { continue };
+            if let Some((_, rx)) = map.by_key.get(&key) {
                 if rx.has_changed().is_err() {
                     // Its request has ended; the entry was left by a race with drop.
-                    map.by_fid.remove(&fid);
+                    map.by_key.remove(&key);
                 } else {
-                    waits.push(rx.clone());
+                    closed.keys[i] = Some(key);
+                    closed.waits.push(rx.clone());
                 }
             }
         }
-        waits
+        closed
     }
 
-    /// Closes gates on the fids a request creates or changes, until the holder is dropped.
-    pub fn close(self: &Arc<Self>, changes: Fids) -> Option<Holder> {
-        if changes.iter().all(Option::is_none) {
+    /// Closes the gates `keys` until the holder is dropped.
+    pub fn close(self: &Arc<Self>, keys: [Option<Key>; 2]) -> Option<Holder> {
+        if keys.iter().all(Option::is_none) {
             return None;
         }
         let (tx, rx) = watch::channel(());
         let mut map = self.lock();
         let id = map.next_id;
         map.next_id += 1;
-        for fid in changes.into_iter().flatten() {
-            map.by_fid.insert(fid, (id, rx.clone()));
+        for key in keys.into_iter().flatten() {
+            map.by_key.insert(key, (id, rx.clone()));
         }
         Some(Holder {
             gates: self.clone(),
             id,
-            fids: changes,
+            keys,
             _open_on_drop: tx,
         })
     }
@@ -92,10 +117,10 @@ impl Gates {
 impl Drop for Holder {
     fn drop(&mut self) {
         let mut map = self.gates.lock();
-        for fid in self.fids.into_iter().flatten() {
-            // A later request on the fid may have closed a gate of its own since.
-            if map.by_fid.get(&fid).is_some_and(|(id, _)| *id == self.id) {
-                map.by_fid.remove(&fid);
+        for key in self.keys.into_iter().flatten() {
+            // A later request may have closed the gate again since.
+            if map.by_key.get(&key).is_some_and(|(id, _)| *id == self.id) {
+                map.by_key.remove(&key);
             }
         }
     }
@@ -109,41 +134,49 @@ async fn pass(waits: Vec<watch::Receiver<()>>) {
     }
 }
 
-/// Runs `work` once the gates in `waits` are open. `holder` (the request's own gate) is
-/// let go after the work's first poll or, with `until_done`, when the work has finished.
+/// Runs `work` once the gates in `waits` are open. `queued` (the gates waited at, closed
+/// again) is let go after the work's first poll, `holding` when the work has finished.
 pub(crate) async fn in_turn<F: Future>(
     waits: Vec<watch::Receiver<()>>,
-    holder: Option<Holder>,
-    until_done: bool,
+    queued: Option<Holder>,
+    holding: Option<Holder>,
     work: F,
 ) -> F::Output {
     pass(waits).await;
-    let mut holder = holder;
+    let mut queued = queued;
     let mut work = std::pin::pin!(work);
-    std::future::poll_fn(|cx| {
+    let r = std::future::poll_fn(|cx| {
         let r = work.as_mut().poll(cx);
-        if !until_done {
-            holder.take();
-        }
+        queued.take();
         r
     })
-    .await
+    .await;
+    drop(holding);
+    r
 }
 
-/// The fids a request names, and those it creates or changes.
-pub(crate) fn fids_of(msg: &Tmsg) -> (Fids, Fids) {
-    match *msg {
-        Tmsg::Walk { fid, newfid, .. } => ([Some(fid), Some(newfid)], [Some(newfid), None]),
-        Tmsg::Attach { fid, .. }
+/// The gates a request waits at and closes.
+pub(crate) fn keys_of(msg: &Tmsg) -> Keys {
+    use Key::{Fid, Writes};
+    let (waits, closes) = match *msg {
+        Tmsg::Walk { fid, newfid, .. } if fid != newfid => {
+            ([Some(Fid(fid)), Some(Fid(newfid))], Some(Fid(newfid)))
+        }
+        Tmsg::Walk { fid, .. }
+        | Tmsg::Attach { fid, .. }
         | Tmsg::Open { fid, .. }
         | Tmsg::Create { fid, .. }
         | Tmsg::Clunk { fid }
-        | Tmsg::Remove { fid } => ([Some(fid), None], [Some(fid), None]),
-        Tmsg::Read { fid, .. }
-        | Tmsg::Write { fid, .. }
-        | Tmsg::Stat { fid }
-        | Tmsg::Wstat { fid, .. } => ([Some(fid), None], [None, None]),
-        Tmsg::Auth { .. } | Tmsg::Version { .. } | Tmsg::Flush { .. } => ([None; 2], [None; 2]),
+        | Tmsg::Remove { fid } => ([Some(Fid(fid)), None], Some(Fid(fid))),
+        Tmsg::Write { fid, .. } => ([Some(Fid(fid)), Some(Writes(fid))], Some(Writes(fid))),
+        Tmsg::Read { fid, .. } | Tmsg::Stat { fid } | Tmsg::Wstat { fid, .. } => {
+            ([Some(Fid(fid)), None], None)
+        }
+        Tmsg::Auth { .. } | Tmsg::Version { .. } | Tmsg::Flush { .. } => return Keys::default(),
+    };
+    Keys {
+        waits,
+        closes: [closes, None],
     }
 }
 
@@ -160,11 +193,11 @@ mod tests {
     }
 
     fn closed_for(gates: &Gates, msg: &Tmsg) -> Vec<watch::Receiver<()>> {
-        gates.closed_on(fids_of(msg).0)
+        gates.closed(keys_of(msg).waits).waits
     }
 
     fn close_for(gates: &Arc<Gates>, msg: &Tmsg) -> Option<Holder> {
-        gates.close(fids_of(msg).1)
+        gates.close(keys_of(msg).closes)
     }
 
     #[tokio::test]
@@ -196,7 +229,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn reads_and_writes_close_no_gate() {
+    async fn a_read_closes_no_gate_and_a_write_only_one_for_writes() {
         let gates = Arc::new(Gates::default());
         let read = Tmsg::Read {
             fid: 3,
@@ -204,7 +237,18 @@ mod tests {
             count: 1,
         };
         assert!(close_for(&gates, &read).is_none());
+        let write = Tmsg::Write {
+            fid: 3,
+            offset: 0,
+            data: bytes::Bytes::from_static(b"x"),
+        };
+        let writing = close_for(&gates, &write);
+        assert!(writing.is_some());
+        assert_eq!(closed_for(&gates, &write).len(), 1);
+        assert!(closed_for(&gates, &read).is_empty());
         assert!(closed_for(&gates, &Tmsg::Clunk { fid: 3 }).is_empty());
+        drop(writing);
+        assert!(closed_for(&gates, &write).is_empty());
     }
 
     #[tokio::test]

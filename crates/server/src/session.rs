@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::fids::FidTable;
-use crate::order::{Gates, Holder, fids_of, in_turn};
+use crate::order::{Gates, Holder, in_turn, keys_of};
 use crate::{Config, handlers};
 
 /// What every request task of a connection shares.
@@ -155,17 +155,17 @@ async fn dispatch(
         }
         msg => {
             let s = sess.clone();
-            let (names, changes) = fids_of(&msg);
-            let waits = sess.gates.closed_on(names);
-            if waits.is_empty() {
+            let keys = keys_of(&msg);
+            let closed = sess.gates.closed(keys.waits);
+            if closed.waits.is_empty() {
                 let work = async move { handlers::handle(&s, msg).await };
-                // Gates on what it changes only if it turns out to wait.
-                return start(inflight, out, tag, work, || sess.gates.close(changes)).await;
+                // Its gates are closed only if it turns out to wait.
+                return start(inflight, out, tag, work, || sess.gates.close(keys.closes)).await;
             }
-            // In line behind an earlier request: later ones on these fids queue behind it.
-            let queued = sess.gates.close(names);
-            let changing = changes.iter().any(Option::is_some);
-            let work = in_turn(waits, queued, changing, async move {
+            // In line behind an earlier request: later ones queue behind this one.
+            let queued = sess.gates.close(closed.keys);
+            let holding = sess.gates.close(keys.closes);
+            let work = in_turn(closed.waits, queued, holding, async move {
                 handlers::handle(&s, msg).await
             });
             start(inflight, out, tag, work, || None).await

@@ -722,3 +722,62 @@ async fn a_flushed_open_lets_what_waited_for_it_go_on() {
         Rmsg::Open { .. }
     ));
 }
+
+/// A file that records its writes in the order they land; a write starting with `slow`
+/// takes a while first, as one to a full socket does.
+#[derive(Debug, Default)]
+struct Recording {
+    landed: Arc<std::sync::Mutex<Vec<Bytes>>>,
+}
+
+#[async_trait]
+impl SynthFile for Recording {
+    fn mode(&self) -> u32 {
+        0o666
+    }
+    async fn read(&self, _offset: u64, _count: u32) -> Result<Bytes> {
+        Ok(Bytes::from_static(b"r"))
+    }
+    async fn write(&self, _offset: u64, data: Bytes) -> Result<u32> {
+        if data.starts_with(b"slow") {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let n = data.len() as u32;
+        self.landed.lock().unwrap().push(data);
+        Ok(n)
+    }
+}
+
+#[tokio::test]
+async fn pipelined_writes_to_one_fid_land_in_order_and_reads_do_not_wait() {
+    let landed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tree = SynthTree::new(Entry::dir([(
+        "stream",
+        Entry::file(Recording {
+            landed: landed.clone(),
+        }),
+    )]));
+    let mut c = Raw::session(tree).await;
+    c.walk_open(1, &["stream"], om::ORDWR).await;
+    for (tag, data) in [(10, "slow one"), (11, "two"), (12, "three")] {
+        let write = Tmsg::Write {
+            fid: 1,
+            offset: 0,
+            data: Bytes::from(data),
+        };
+        c.send(tag, write).await;
+    }
+    let read = Tmsg::Read {
+        fid: 1,
+        offset: 0,
+        count: 1,
+    };
+    c.send(13, read).await;
+    let mut tags = Vec::new();
+    for _ in 0..4 {
+        tags.push(c.recv().await.0);
+    }
+    assert_eq!(tags, [13, 10, 11, 12]);
+    let landed: Vec<Bytes> = landed.lock().unwrap().clone();
+    assert_eq!(landed, ["slow one", "two", "three"]);
+}

@@ -31,6 +31,27 @@ pub enum Addr {
     },
 }
 
+/// See [`Addr::write_window`].
+const SSH_WRITE_WINDOW: usize = 4;
+
+impl Addr {
+    /// How many Twrites of one large write a client should keep in flight on this
+    /// connection (`ninefold_client::Client::set_write_window`). Only a server that applies
+    /// writes to a fid in the order they were sent may get more than one, so only ssh
+    /// (which runs `ninefold exportfs --stdio`) and `tls!` (no other server speaks
+    /// ninefold's TLS) could; a `unix!`, `tcp!` or `{command}` server may be any 9P server.
+    /// Of those two only ssh does: there the crypto runs in ssh and sshd and the 9P
+    /// processes mostly wait, and four writes in flight carried 25–40 % more (B2 in
+    /// BENCHMARKS.md). Over TLS the 9P processes do the crypto themselves, and on two CPUs
+    /// the overlap only added contention: 15–25 % less.
+    pub fn write_window(&self) -> usize {
+        match self {
+            Addr::Ssh { .. } => SSH_WRITE_WINDOW,
+            _ => 1,
+        }
+    }
+}
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum AddrError {
     #[error(
