@@ -48,7 +48,7 @@ pub(crate) async fn write(
                 Ok(c) => flying.push_back((c, len)),
                 Err(e) => stop = Some(Err(e)),
             }
-            next += u64::from(len);
+            next = next.wrapping_add(u64::from(len));
         }
         let Some((call, len)) = flying.pop_front() else {
             return stop.unwrap_or(Ok(done));
@@ -59,7 +59,7 @@ pub(crate) async fn write(
         }
         match r {
             Ok(Rmsg::Write { count }) if count <= len => {
-                done += count;
+                done = done.saturating_add(count);
                 if count < len {
                     stop = Some(Ok(done));
                 }

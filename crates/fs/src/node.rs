@@ -49,7 +49,10 @@ pub struct WalkOpened {
 /// The serving layer guarantees the 9P preconditions before calling: a node is walked only
 /// while not open, read and written only once opened with a mode that allows it, created in
 /// only if it is a directory. A node may still see concurrent calls (two reads in flight),
-/// so state it keeps after open sits behind interior mutability.
+/// so state it keeps after open sits behind interior mutability. The server starts calls
+/// (polls them first) in the order their requests came: a stream whose writes must land in
+/// order takes its place, a fair lock, before its first await, and a client may then keep
+/// several writes in flight.
 #[async_trait]
 pub trait Node: Send + Sync + std::fmt::Debug {
     /// The qid of the file this node currently refers to.

@@ -190,9 +190,7 @@
 //! - A `connect` or `announce` whose arguments do not parse fails with the parse error even
 //!   on a conversation in use; devip checks the state first (`connection in use`).
 //! - `hangup` during a `connect` ends the dial at once (the write fails with `Hangup`); a
-//!   Tflush of the write puts the conversation back to Idle. Through a ninefold 9P server
-//!   the `hangup` must come on another fid of ctl (another open): writes to one fid are
-//!   carried out in the order they were sent (see the server's `order` module).
+//!   Tflush of the write puts the conversation back to Idle.
 //! - At most 65,536 conversations per protocol by default
 //!   ([`NetTree::with_max_conversations`] sets another bound), then `no free devices`;
 //!   devip has 4096. qids stay devip's for conversations 0–4095; above that the number's

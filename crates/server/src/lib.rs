@@ -1,9 +1,9 @@
 //! Serve any [`Tree`] over any byte stream.
 //!
 //! Each request runs in its own task, so a read that blocks (a `listen`, a pipe) never holds
-//! up the others. Requests that depend on an earlier one still waiting — a Topen of the fid
-//! a slow Twalk makes, a second Twrite to the same fid — wait for it, so a client may send
-//! them without waiting for replies (`order.rs`). Tflush cancels the flushed request's task and answers only once that task
+//! up the others. Requests are started in the order they came, and one that depends on an
+//! earlier one still waiting — a Topen of the fid a slow Twalk makes — waits for it, so a
+//! client may send them without waiting for replies (`order.rs`). Tflush cancels the flushed request's task and answers only once that task
 //! is finished: whatever the flushed request was going to send has been sent, and nothing is
 //! sent for it afterwards. When the connection ends, every request is cancelled and every
 //! fid clunked.

@@ -1,21 +1,20 @@
 //! Pipelined requests that depend on each other take effect in the order they were sent.
 //!
 //! A client may send Twalk(newfid), Topen(newfid) and Tread(newfid) without waiting for
-//! the replies in between (ninefold's client does, to dial in fewer round trips), or
-//! several Twrites to one stream. Most requests finish while they are being read (see
-//! `session::start`), so they run in order anyway. One that has to wait — a walk through a
-//! slow tree, a Topen of a listen file, a write to a full socket — closes a gate, and a
-//! later request that depends on it waits at the gate first:
-//!
-//! - attach, walk (its newfid), open, create, clunk and remove close the gate of the fid
-//!   they create or change, which every later request naming that fid waits at;
-//! - a write closes the fid's write gate, which only later writes wait at: writes to one
-//!   fid land in the order they were sent, while a read waiting on the same socket holds
-//!   up neither writes nor a clunk.
+//! the replies in between (ninefold's client does, to dial in fewer round trips). Most
+//! requests finish while they are being read (see `session::start`), so they run in order
+//! anyway. One that has to wait — a walk through a slow tree, a Topen of a listen file —
+//! closes a gate on the fid it creates or changes (attach, walk's newfid, open, create,
+//! clunk, remove), and a later request that names such a fid waits at the gate first.
 //!
 //! Requests that had to wait go on in the order they came: each closes the gates it waited
-//! at again, until it has started (polled once: a write has taken its place at the
-//! socket), and those it would close anyway until it has finished.
+//! at again until it has started (been polled once), and the gate of the fid it creates or
+//! changes, if any, until it has finished. So every request on a fid is started in the
+//! order it came, and a tree whose writes must land in order (a stream) gets that by
+//! taking its place, a fair lock, in the first poll: the client may keep several Twrites
+//! to a socket in flight. Reads and writes close no gate of their own: a write blocked on a
+//! full socket or a `waitstop` must not hold up a read, a clunk, or a `stop` written on the
+//! same fid.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,12 +34,8 @@ struct GateMap {
     next_id: u64,
 }
 
-/// What a gate guards: a fid, or the writes to a fid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Key {
-    Fid(u32),
-    Writes(u32),
-}
+/// A gate guards a fid.
+pub(crate) type Key = u32;
 
 /// The gates a request waits at, and those it closes until it has finished.
 #[derive(Debug, Clone, Copy, Default)]
@@ -157,21 +152,20 @@ pub(crate) async fn in_turn<F: Future>(
 
 /// The gates a request waits at and closes.
 pub(crate) fn keys_of(msg: &Tmsg) -> Keys {
-    use Key::{Fid, Writes};
     let (waits, closes) = match *msg {
         Tmsg::Walk { fid, newfid, .. } if fid != newfid => {
-            ([Some(Fid(fid)), Some(Fid(newfid))], Some(Fid(newfid)))
+            ([Some(fid), Some(newfid)], Some(newfid))
         }
         Tmsg::Walk { fid, .. }
         | Tmsg::Attach { fid, .. }
         | Tmsg::Open { fid, .. }
         | Tmsg::Create { fid, .. }
         | Tmsg::Clunk { fid }
-        | Tmsg::Remove { fid } => ([Some(Fid(fid)), None], Some(Fid(fid))),
-        Tmsg::Write { fid, .. } => ([Some(Fid(fid)), Some(Writes(fid))], Some(Writes(fid))),
-        Tmsg::Read { fid, .. } | Tmsg::Stat { fid } | Tmsg::Wstat { fid, .. } => {
-            ([Some(Fid(fid)), None], None)
-        }
+        | Tmsg::Remove { fid } => ([Some(fid), None], Some(fid)),
+        Tmsg::Read { fid, .. }
+        | Tmsg::Write { fid, .. }
+        | Tmsg::Stat { fid }
+        | Tmsg::Wstat { fid, .. } => ([Some(fid), None], None),
         Tmsg::Auth { .. } | Tmsg::Version { .. } | Tmsg::Flush { .. } => return Keys::default(),
     };
     Keys {
@@ -229,26 +223,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_read_closes_no_gate_and_a_write_only_one_for_writes() {
+    async fn reads_and_writes_close_no_gate() {
         let gates = Arc::new(Gates::default());
         let read = Tmsg::Read {
             fid: 3,
             offset: 0,
             count: 1,
         };
-        assert!(close_for(&gates, &read).is_none());
         let write = Tmsg::Write {
             fid: 3,
             offset: 0,
             data: bytes::Bytes::from_static(b"x"),
         };
-        let writing = close_for(&gates, &write);
-        assert!(writing.is_some());
-        assert_eq!(closed_for(&gates, &write).len(), 1);
-        assert!(closed_for(&gates, &read).is_empty());
+        assert!(close_for(&gates, &read).is_none());
+        assert!(close_for(&gates, &write).is_none());
         assert!(closed_for(&gates, &Tmsg::Clunk { fid: 3 }).is_empty());
-        drop(writing);
-        assert!(closed_for(&gates, &write).is_empty());
     }
 
     #[tokio::test]

@@ -629,6 +629,9 @@ impl Node for SlowOpen {
     async fn read(&self, offset: u64, count: u32) -> Result<Bytes> {
         self.0.read(offset, count).await
     }
+    async fn write(&self, offset: u64, data: Bytes) -> Result<u32> {
+        self.0.write(offset, data).await
+    }
     async fn clunk(&self) {
         self.0.clunk().await
     }
@@ -723,10 +726,12 @@ async fn a_flushed_open_lets_what_waited_for_it_go_on() {
     ));
 }
 
-/// A file that records its writes in the order they land; a write starting with `slow`
-/// takes a while first, as one to a full socket does.
+/// A stream-like file: a write takes its turn (a fair lock, in its first poll, as a socket's
+/// writer does) and records what it wrote; one starting with `slow` takes a while, as a
+/// write to a full socket does.
 #[derive(Debug, Default)]
 struct Recording {
+    turn: tokio::sync::Mutex<()>,
     landed: Arc<std::sync::Mutex<Vec<Bytes>>>,
 }
 
@@ -739,6 +744,7 @@ impl SynthFile for Recording {
         Ok(Bytes::from_static(b"r"))
     }
     async fn write(&self, _offset: u64, data: Bytes) -> Result<u32> {
+        let _turn = self.turn.lock().await;
         if data.starts_with(b"slow") {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -748,25 +754,35 @@ impl SynthFile for Recording {
     }
 }
 
-#[tokio::test]
-async fn pipelined_writes_to_one_fid_land_in_order_and_reads_do_not_wait() {
+fn recording() -> (SynthTree, Arc<std::sync::Mutex<Vec<Bytes>>>) {
     let landed = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let tree = SynthTree::new(Entry::dir([(
-        "stream",
-        Entry::file(Recording {
-            landed: landed.clone(),
-        }),
-    )]));
-    let mut c = Raw::session(tree).await;
-    c.walk_open(1, &["stream"], om::ORDWR).await;
-    for (tag, data) in [(10, "slow one"), (11, "two"), (12, "three")] {
+    let file = Recording {
+        turn: Default::default(),
+        landed: landed.clone(),
+    };
+    (
+        SynthTree::new(Entry::dir([("stream", Entry::file(file))])),
+        landed,
+    )
+}
+
+async fn send_writes(c: &mut Raw, fid: u32, writes: &[(u16, &'static str)]) {
+    for &(tag, data) in writes {
         let write = Tmsg::Write {
-            fid: 1,
+            fid,
             offset: 0,
             data: Bytes::from(data),
         };
         c.send(tag, write).await;
     }
+}
+
+#[tokio::test]
+async fn pipelined_writes_land_in_order_and_a_read_does_not_wait_for_them() {
+    let (tree, landed) = recording();
+    let mut c = Raw::session(tree).await;
+    c.walk_open(1, &["stream"], om::ORDWR).await;
+    send_writes(&mut c, 1, &[(10, "slow one"), (11, "two"), (12, "three")]).await;
     let read = Tmsg::Read {
         fid: 1,
         offset: 0,
@@ -780,4 +796,31 @@ async fn pipelined_writes_to_one_fid_land_in_order_and_reads_do_not_wait() {
     assert_eq!(tags, [13, 10, 11, 12]);
     let landed: Vec<Bytes> = landed.lock().unwrap().clone();
     assert_eq!(landed, ["slow one", "two", "three"]);
+}
+
+#[tokio::test]
+async fn writes_queued_behind_a_slow_open_start_in_the_order_they_came() {
+    let (tree, landed) = recording();
+    let mut c = Raw::session(SlowOpens(tree)).await;
+    c.walk_to(1, "stream").await;
+    c.send(
+        10,
+        Tmsg::Open {
+            fid: 1,
+            mode: om::ORDWR,
+        },
+    )
+    .await;
+    let writes: Vec<(u16, &'static str)> = vec![(11, "a"), (12, "b"), (13, "c"), (14, "d")];
+    send_writes(&mut c, 1, &writes).await;
+    let mut replies = Vec::new();
+    for _ in 0..5 {
+        replies.push(c.recv().await);
+    }
+    assert!(matches!(replies[0], (10, Rmsg::Open { .. })), "{replies:?}");
+    for (_, r) in &replies[1..] {
+        assert_eq!(*r, Rmsg::Write { count: 1 });
+    }
+    let landed: Vec<Bytes> = landed.lock().unwrap().clone();
+    assert_eq!(landed, ["a", "b", "c", "d"]);
 }
