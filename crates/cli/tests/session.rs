@@ -457,3 +457,28 @@ cat /mnt/term/hello
         );
     }
 }
+
+/// A session leaves nothing behind in its runtime directory: not its control socket, not
+/// the directory its mount points were made in (each session used to leave one).
+#[test]
+fn a_session_leaves_its_runtime_directory_empty() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = dir.path().join("run");
+    std::fs::create_dir(&runtime).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["newns", "--", "bash", "-euc", "ls $XDG_RUNTIME_DIR/ninefold"])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .current_dir(dir.path());
+    let out = common::run_bounded(cmd, b"", Duration::from_secs(60));
+    assert!(out.status.success(), "{out:?}");
+    let during = String::from_utf8(out.stdout).unwrap();
+    assert!(during.contains("root."), "{during}");
+    let left: Vec<_> = std::fs::read_dir(runtime.join("ninefold"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

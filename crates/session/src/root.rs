@@ -27,6 +27,18 @@ enum Kind {
     Link(PathBuf),
 }
 
+/// Mounts a tmpfs of this mount namespace's own on `dir`.
+pub fn private_tmpfs(dir: &Path) -> Result<(), SetupError> {
+    mount(
+        Some("tmpfs"),
+        dir,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=0755"),
+    )
+    .map_err(|e| fail(format!("mounting a tmpfs on {}", dir.display()), e))
+}
+
 /// Replace `/` (in this mount namespace) by a tmpfs holding the host's top-level entries
 /// plus the directories of `plan9` (a host directory) that the host's `/` lacks, bound from
 /// there. The working directory is kept when it still exists.
@@ -59,14 +71,7 @@ pub fn build(plan9: &Path) -> Result<(), SetupError> {
         entries.push((name, kind));
     }
 
-    mount(
-        Some("tmpfs"),
-        "/tmp",
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=0755"),
-    )
-    .map_err(|e| fail("mounting the session's root tmpfs", e))?;
+    private_tmpfs(Path::new("/tmp"))?;
     let old = Path::new("/tmp").join(OLD);
     std::fs::create_dir(&old).map_err(|e| fail(old.display().to_string(), e))?;
     pivot_root("/tmp", &old).map_err(|e| fail("pivot_root", e))?;
