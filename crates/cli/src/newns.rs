@@ -173,7 +173,17 @@ pub async fn run(a: Args, p: Prepared, fuse: FuseMounter) -> Result<()> {
                 .map_err(|e| nsfile_error(&a, e))?;
         }
     }
-    projector.project_all().await?;
+    // A private place for the FUSE connection the first mount points share: the
+    // session's own tmpfs (a nested session's would be the enclosing one's).
+    let scratch = (!nested).then(|| p.plan9_dir.join(".fuse"));
+    if let Some(s) = &scratch {
+        std::fs::create_dir(s).with_context(|| format!("cannot make {}", s.display()))?;
+    }
+    let projected = projector.project_all(scratch.as_deref()).await;
+    if let Some(s) = &scratch {
+        let _ = std::fs::remove_dir(s);
+    }
+    projected?;
 
     let sock = socket_dir()?.join(format!("ns.{}", std::process::id()));
     let _ = std::fs::remove_file(&sock);

@@ -469,9 +469,15 @@ fn a_session_leaves_its_runtime_directory_empty() {
     let runtime = dir.path().join("run");
     std::fs::create_dir(&runtime).unwrap();
     let mut cmd = Command::new(BIN);
-    cmd.args(["newns", "--", "bash", "-euc", "ls $XDG_RUNTIME_DIR/ninefold"])
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .current_dir(dir.path());
+    cmd.args([
+        "newns",
+        "--",
+        "bash",
+        "-euc",
+        "ls $XDG_RUNTIME_DIR/ninefold",
+    ])
+    .env("XDG_RUNTIME_DIR", &runtime)
+    .current_dir(dir.path());
     let out = common::run_bounded(cmd, b"", Duration::from_secs(60));
     assert!(out.status.success(), "{out:?}");
     let during = String::from_utf8(out.stdout).unwrap();
@@ -481,4 +487,23 @@ fn a_session_leaves_its_runtime_directory_empty() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// The mount points a session starts with share one FUSE connection (one device), and
+/// unmounting one of them leaves the others working.
+#[test]
+fn the_first_mount_points_share_one_fuse_connection() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+stat -c %d /net /srv /prog /mnt | sort -u | wc -l
+$NF unmount /net
+ls /net | wc -l
+ls /srv >/dev/null && echo srv still there
+cat /prog/$$/status >/dev/null && echo prog still there
+"#;
+    let out = ok(script, dir.path());
+    assert_eq!(out, "1\n0\nsrv still there\nprog still there\n");
 }

@@ -169,6 +169,8 @@ mod prefetch;
 mod session;
 mod signals;
 
+pub use signals::serving_own_thread;
+
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

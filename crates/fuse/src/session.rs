@@ -194,7 +194,10 @@ impl Session {
                 Ok(true)
             }
             // Served by the runtime our own thread may be blocking: never waited on.
-            _ if self.refuse_own && crate::signals::ours(h.pid) => {
+            _ if self.refuse_own
+                && crate::signals::ours(h.pid)
+                && !crate::signals::served(h.pid) =>
+            {
                 reply.err(errno::EDEADLK);
                 Ok(true)
             }

@@ -36,6 +36,35 @@ pub(crate) fn open_proc() {
     });
 }
 
+/// Threads of ours whose requests are served all the same (see [`serving_own_thread`]).
+static SERVED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Runs `f` with this thread's requests served even by mounts that refuse their own
+/// process's (`MountOptions::refuse_own_process`). For a thread outside the runtime (one
+/// of its blocking pool) that must look names up through such a mount, as binding from
+/// one does; never on a thread the runtime needs to serve the mount.
+pub fn serving_own_thread<R>(f: impl FnOnce() -> R) -> R {
+    struct Served(u32);
+    impl Drop for Served {
+        fn drop(&mut self) {
+            let mut s = SERVED.lock().unwrap_or_else(|p| p.into_inner());
+            s.retain(|t| *t != self.0);
+        }
+    }
+    let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+    SERVED.lock().unwrap_or_else(|p| p.into_inner()).push(tid);
+    let _served = Served(tid);
+    f()
+}
+
+/// Whether thread `tid` of ours is being served (see [`serving_own_thread`]).
+pub(crate) fn served(tid: u32) -> bool {
+    SERVED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&tid)
+}
+
 /// Whether thread `tid` is one of this process's.
 pub(crate) fn ours(tid: u32) -> bool {
     if tid == std::process::id() {

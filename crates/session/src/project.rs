@@ -27,6 +27,9 @@ pub type FuseMounter = Arc<
 enum Made {
     Bind,
     Fuse(#[allow(dead_code)] Box<dyn Any + Send>),
+    /// A bind from the FUSE connection the session's first mount points share; the
+    /// connection ends with the last of them.
+    Shared(#[allow(dead_code)] Arc<std::sync::Mutex<Box<dyn Any + Send>>>),
 }
 
 /// The session's name space and the Linux mounts that show it.
@@ -64,10 +67,15 @@ impl Projector {
 
     /// Show every mount point the name space has now (at session start). `/` is the
     /// session's root, built from the host's entries and the Plan 9 directories.
-    /// The FUSE mounts start together: each waits for its kernel handshake, and a session
-    /// starts with several (/net, /srv, /prog).
-    pub async fn project_all(&mut self) -> Result<()> {
-        let mut fuse: Vec<(PathBuf, Mounting)> = Vec::new();
+    ///
+    /// A session starts with several FUSE mount points (/mnt, /net, /srv, /prog). Given
+    /// `scratch`, an empty directory private to the session, they share one FUSE
+    /// connection: the whole name space is mounted once at `scratch`, each mount point is
+    /// bound from there, and `scratch` is let go (the binds keep the connection). One
+    /// mount, one handshake and one server thread instead of one each were a third of a
+    /// session's start (B7). Otherwise the FUSE mounts start together.
+    pub async fn project_all(&mut self, scratch: Option<&Path>) -> Result<()> {
+        let mut fuse: Vec<(PathBuf, NsPath)> = Vec::new();
         for p in self.ns.mount_points() {
             if p.elems.is_empty() {
                 continue;
@@ -79,15 +87,27 @@ impl Projector {
             {
                 continue;
             }
-            if let Some(pending) = self.prepare(&p).await? {
-                fuse.push(pending);
+            if let Some(at) = self.prepare(&p).await? {
+                fuse.push((at, p));
             }
         }
-        let done = futures_util::future::join_all(fuse.into_iter().map(|(at, m)| async move {
-            let r = m.await;
-            (at, r)
-        }))
-        .await;
+        // The mounter shows a /proc with each reader's own process directory, which needs
+        // a mount of its own.
+        let (alone, shareable): (Vec<_>, Vec<_>) = fuse
+            .into_iter()
+            .partition(|(at, _)| at == Path::new("/proc"));
+        let fuse = match scratch {
+            Some(scratch) if shareable.len() > 1 => {
+                self.share_one_connection(scratch, shareable).await?;
+                alone
+            }
+            _ => shareable.into_iter().chain(alone).collect(),
+        };
+        let mounting = fuse.into_iter().map(|(at, p)| {
+            let m = (self.fuse)(self.subtree(&p), at.clone());
+            async move { (at, m.await) }
+        });
+        let done = futures_util::future::join_all(mounting).await;
         let mut first_error = None;
         for (at, r) in done {
             match r {
@@ -98,6 +118,62 @@ impl Projector {
                     first_error.get_or_insert_with(|| {
                         Error::new(format!("FUSE mount on {}: {e}", at.display()))
                     });
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// See [`Projector::project_all`].
+    async fn share_one_connection(
+        &mut self,
+        scratch: &Path,
+        points: Vec<(PathBuf, NsPath)>,
+    ) -> Result<()> {
+        let root: Arc<dyn Tree> = Arc::new(NsTree::new(self.ns.clone()).compact(true));
+        let handle = (self.fuse)(root, scratch.to_path_buf())
+            .await
+            .map_err(|e| Error::new(format!("FUSE mount on {}: {e}", scratch.display())))?;
+        let shared = Arc::new(std::sync::Mutex::new(handle));
+        // Binding looks the names up through the new mount, which refuses our own threads
+        // lest they block the runtime serving it: a blocking thread may wait, and is served.
+        let scratch = scratch.to_path_buf();
+        let targets: Vec<PathBuf> = points.into_iter().map(|(at, _)| at).collect();
+        let bound = tokio::task::spawn_blocking(move || {
+            ninefold_fuse::serving_own_thread(|| {
+                let bound: Vec<_> = targets
+                    .into_iter()
+                    .map(|at| {
+                        let from = scratch.join(at.strip_prefix("/").unwrap_or(&at));
+                        let r = mount(
+                            Some(&from),
+                            &at,
+                            None::<&str>,
+                            MsFlags::MS_BIND,
+                            None::<&str>,
+                        )
+                        .map_err(|e| {
+                            Error::new(format!("bind {} {}: {e}", from.display(), at.display()))
+                        });
+                        (at, r)
+                    })
+                    .collect();
+                if let Err(e) = umount2(&scratch, MntFlags::MNT_DETACH) {
+                    tracing::warn!(at = %scratch.display(), error = %e, "unmount");
+                }
+                bound
+            })
+        })
+        .await
+        .map_err(|e| Error::new(format!("binding the FUSE mount points: {e}")))?;
+        let mut first_error = None;
+        for (at, r) in bound {
+            match r {
+                Ok(()) => {
+                    self.made.insert(at, Made::Shared(shared.clone()));
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
                 }
             }
         }
@@ -180,19 +256,28 @@ impl Projector {
 
     /// Make the Linux mount at `old` show what the name space has there.
     async fn project(&mut self, old: &NsPath) -> Result<()> {
-        let Some((at, mounting)) = self.prepare(old).await? else {
+        let Some(at) = self.prepare(old).await? else {
             return Ok(());
         };
-        let handle = mounting
+        let handle = (self.fuse)(self.subtree(old), at.clone())
             .await
             .map_err(|e| Error::new(format!("FUSE mount on {}: {e}", at.display())))?;
         self.made.insert(at, Made::Fuse(handle));
         Ok(())
     }
 
-    /// Everything [`Projector::project`] does but wait for a FUSE mount: that is returned,
-    /// with where it goes.
-    async fn prepare(&mut self, old: &NsPath) -> Result<Option<(PathBuf, Mounting)>> {
+    /// The name space's subtree at `old`, as a FUSE mount there serves it.
+    fn subtree(&self, old: &NsPath) -> Arc<dyn Tree> {
+        Arc::new(
+            NsTree::new(self.ns.clone())
+                .compact(true)
+                .rooted_at(old.clone()),
+        )
+    }
+
+    /// Everything [`Projector::project`] does but the FUSE mount: where that must go, if
+    /// one is needed.
+    async fn prepare(&mut self, old: &NsPath) -> Result<Option<PathBuf>> {
         let Some(at) = linux(old) else {
             // A device's own files (`bind x '#c/null'`) are seen through the mounts that
             // show that device.
@@ -228,17 +313,9 @@ impl Projector {
             self.made.insert(at, Made::Bind);
             return Ok(None);
         }
-        let tree: Arc<dyn Tree> = Arc::new(
-            NsTree::new(self.ns.clone())
-                .compact(true)
-                .rooted_at(old.clone()),
-        );
-        Ok(Some(((at.clone()), (self.fuse)(tree, at))))
+        Ok(Some(at))
     }
 }
-
-/// A FUSE mount on its way.
-type Mounting = std::pin::Pin<Box<dyn Future<Output = FuseMount> + Send>>;
 
 fn drop_mount(at: &Path, m: Made) {
     match m {
@@ -248,5 +325,11 @@ fn drop_mount(at: &Path, m: Made) {
             }
         }
         Made::Fuse(handle) => drop(handle),
+        Made::Shared(connection) => {
+            if let Err(e) = umount2(at, MntFlags::MNT_DETACH) {
+                tracing::warn!(at = %at.display(), error = %e, "unmount");
+            }
+            drop(connection);
+        }
     }
 }
