@@ -507,3 +507,25 @@ cat /prog/$$/status >/dev/null && echo prog still there
     let out = ok(script, dir.path());
     assert_eq!(out, "1\n0\nsrv still there\nprog still there\n");
 }
+
+/// A bind beneath a FUSE-projected directory needs no earlier look at the place: the
+/// session looks it up through its own FUSE mount (which refuses the session's runtime
+/// threads; this failed with "resource deadlock would occur").
+#[test]
+fn binds_beneath_fuse_directories_need_no_earlier_lookup() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("t")).unwrap();
+    std::fs::write(dir.path().join("t/hello"), "hi\n").unwrap();
+    let script = r#"
+$NF bind $T/t /net/tcp
+cat /net/tcp/hello
+$NF bind -a '#|' /mnt/term
+ls /mnt/term
+$NF unmount /mnt/term
+"#;
+    let out = ok(script, dir.path());
+    assert_eq!(out, "hi\ndata\ndata1\n");
+}

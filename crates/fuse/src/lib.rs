@@ -253,6 +253,17 @@ impl Default for MountOptions {
     }
 }
 
+/// Runs `f`, which looks a path up, on a blocking thread our mounts serve: the mount point
+/// may lie beneath one of them (a mount on /mnt/term under a FUSE /mnt), and they refuse
+/// the runtime's own threads.
+async fn looked_up<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(move || serving_own_thread(f))
+        .await
+        .map_err(std::io::Error::other)
+}
+
 /// How long [`mount`] waits for the kernel's INIT.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -271,7 +282,10 @@ pub async fn mount(
 ) -> std::io::Result<MountHandle> {
     let rt = Handle::try_current().map_err(std::io::Error::other)?;
     signals::open_proc();
-    let mountpoint = std::fs::canonicalize(mountpoint)?;
+    let mountpoint = {
+        let m = mountpoint.to_path_buf();
+        looked_up(move || std::fs::canonicalize(m)).await??
+    };
     let root = tree
         .attach(uname, aname)
         .await
@@ -294,8 +308,20 @@ pub async fn mount(
     let bridge = Arc::new(Bridge::new(root, rt.clone(), cfg.clone(), wake));
     let (stop_r, stop_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let stop_r = Arc::new(stop_r);
-    mnt::mount(&conn, &mountpoint, &opts, cfg.uid, cfg.gid)?;
-    let ident = mnt::ident(&mountpoint);
+    let ident = {
+        let (conn, at, opts, uid, gid) = (
+            conn.clone(),
+            mountpoint.clone(),
+            opts.clone(),
+            cfg.uid,
+            cfg.gid,
+        );
+        looked_up(move || {
+            mnt::mount(&conn, &at, &opts, uid, gid)?;
+            Ok::<_, std::io::Error>(mnt::ident(&at))
+        })
+        .await??
+    };
     let session = Session::new(
         conn,
         bridge.clone(),

@@ -135,37 +135,33 @@ impl Projector {
             .await
             .map_err(|e| Error::new(format!("FUSE mount on {}: {e}", scratch.display())))?;
         let shared = Arc::new(std::sync::Mutex::new(handle));
-        // Binding looks the names up through the new mount, which refuses our own threads
-        // lest they block the runtime serving it: a blocking thread may wait, and is served.
+        // Binding looks the names up through the new mount (see `served`).
         let scratch = scratch.to_path_buf();
         let targets: Vec<PathBuf> = points.into_iter().map(|(at, _)| at).collect();
-        let bound = tokio::task::spawn_blocking(move || {
-            ninefold_fuse::serving_own_thread(|| {
-                let bound: Vec<_> = targets
-                    .into_iter()
-                    .map(|at| {
-                        let from = scratch.join(at.strip_prefix("/").unwrap_or(&at));
-                        let r = mount(
-                            Some(&from),
-                            &at,
-                            None::<&str>,
-                            MsFlags::MS_BIND,
-                            None::<&str>,
-                        )
-                        .map_err(|e| {
-                            Error::new(format!("bind {} {}: {e}", from.display(), at.display()))
-                        });
-                        (at, r)
-                    })
-                    .collect();
-                if let Err(e) = umount2(&scratch, MntFlags::MNT_DETACH) {
-                    tracing::warn!(at = %scratch.display(), error = %e, "unmount");
-                }
-                bound
-            })
+        let bound = served(move || {
+            let bound: Vec<_> = targets
+                .into_iter()
+                .map(|at| {
+                    let from = scratch.join(at.strip_prefix("/").unwrap_or(&at));
+                    let r = mount(
+                        Some(&from),
+                        &at,
+                        None::<&str>,
+                        MsFlags::MS_BIND,
+                        None::<&str>,
+                    )
+                    .map_err(|e| {
+                        Error::new(format!("bind {} {}: {e}", from.display(), at.display()))
+                    });
+                    (at, r)
+                })
+                .collect();
+            if let Err(e) = umount2(&scratch, MntFlags::MNT_DETACH) {
+                tracing::warn!(at = %scratch.display(), error = %e, "unmount");
+            }
+            bound
         })
-        .await
-        .map_err(|e| Error::new(format!("binding the FUSE mount points: {e}")))?;
+        .await?;
         let mut first_error = None;
         for (at, r) in bound {
             match r {
@@ -288,7 +284,7 @@ impl Projector {
         // (for its entry timeout), so `[ -d /mnt/term ]` then a bind on it would go on
         // showing the old directory.
         if let Some(m) = self.made.remove(&at) {
-            drop_mount(&at, m);
+            drop_mount(at.clone(), m).await;
         }
         let members = self.ns.members_at(&old.to_string()).await?;
         let Some(members) = members else {
@@ -302,14 +298,18 @@ impl Projector {
             _ => None,
         };
         if let Some(src) = host_bind {
-            mount(
-                Some(&src),
-                &at,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .map_err(|e| Error::new(format!("bind {} {}: {e}", src.display(), at.display())))?;
+            let to = at.clone();
+            served(move || {
+                mount(
+                    Some(&src),
+                    &to,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .map_err(|e| Error::new(format!("bind {} {}: {e}", src.display(), to.display())))
+            })
+            .await??;
             self.made.insert(at, Made::Bind);
             return Ok(None);
         }
@@ -317,19 +317,36 @@ impl Projector {
     }
 }
 
-fn drop_mount(at: &Path, m: Made) {
-    match m {
-        Made::Bind => {
-            if let Err(e) = umount2(at, MntFlags::MNT_DETACH) {
+/// Takes a Linux mount of the session's away (a FUSE mount's server with it).
+async fn drop_mount(at: PathBuf, m: Made) {
+    let r = served(move || {
+        let detach = || {
+            if let Err(e) = umount2(&at, MntFlags::MNT_DETACH) {
                 tracing::warn!(at = %at.display(), error = %e, "unmount");
             }
-        }
-        Made::Fuse(handle) => drop(handle),
-        Made::Shared(connection) => {
-            if let Err(e) = umount2(at, MntFlags::MNT_DETACH) {
-                tracing::warn!(at = %at.display(), error = %e, "unmount");
+        };
+        match m {
+            Made::Bind => detach(),
+            Made::Fuse(handle) => drop(handle),
+            Made::Shared(connection) => {
+                detach();
+                drop(connection);
             }
-            drop(connection);
         }
+    })
+    .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "unmount");
     }
+}
+
+/// Runs `f` — mount(2) and umount2(2) calls, which look their paths up — on a thread of
+/// the blocking pool that the session's own FUSE mounts serve. A path beneath one of them
+/// (a bind on /mnt/term, under /mnt) is looked up through it, and the mounts refuse the
+/// runtime's threads (they could wait for the very runtime they block): from one of those
+/// the mount failed with EDEADLK.
+async fn served<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(move || ninefold_fuse::serving_own_thread(f))
+        .await
+        .map_err(|e| Error::new(format!("mount thread: {e}")))
 }
