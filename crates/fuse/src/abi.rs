@@ -100,6 +100,9 @@ pub(crate) const POLL_SCHEDULE_NOTIFY: u32 = 1 << 0;
 pub(crate) mod notify {
     /// `struct fuse_notify_poll_wakeup_out { kh }`: wake the pollers of that file.
     pub(crate) const POLL: i32 = 1;
+    /// `struct fuse_notify_inval_entry_out { parent, namelen, flags }` and the name: the
+    /// kernel forgets that name's entry in that directory.
+    pub(crate) const INVAL_ENTRY: i32 = 3;
 }
 
 /// poll(2) event bits, as FUSE_POLL carries them (userspace values).

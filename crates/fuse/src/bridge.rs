@@ -536,6 +536,26 @@ impl Bridge {
         Ok(fid)
     }
 
+    /// The inode the kernel knows by the path `names` from the root, if it knows one.
+    pub(crate) fn known(&self, names: &[&str]) -> Option<u64> {
+        let t = lock(&self.inodes);
+        let mut cur = ROOT_ID;
+        for name in names {
+            cur = t
+                .map
+                .iter()
+                .find(|(_, i)| i.parent == cur && i.name == *name)
+                .map(|(id, _)| *id)?;
+        }
+        Some(cur)
+    }
+
+    /// Something changed beneath the mount that did not come through it: no cached
+    /// directory read is trusted.
+    pub(crate) fn forget_listings(&self) {
+        lock(&self.dircache).clear();
+    }
+
     /// Drops the cached stat of the name `nodeid` was found by.
     fn forget_stats(&self, nodeid: u64) {
         let found = {

@@ -80,6 +80,21 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Makes the kernel forget the entry `name` of directory `parent` (it looks it up
+    /// again next time). Never from a request's handler for that directory: the kernel
+    /// takes the directory's lock for it.
+    pub(crate) fn inval_entry(&self, parent: u64, name: &str) -> Sent {
+        let mut body = Vec::with_capacity(16 + name.len() + 1);
+        body.extend_from_slice(&parent.to_le_bytes());
+        body.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        body.extend_from_slice(&0u32.to_le_bytes());
+        body.extend_from_slice(name.as_bytes());
+        body.push(0);
+        self.notify(notify::INVAL_ENTRY, &body)
+    }
+}
+
 /// Tells the kernel that a polled file may be ready (FUSE_NOTIFY_POLL): its pollers
 /// wake and poll again. Cheap to clone; any thread may use it.
 #[derive(Clone)]

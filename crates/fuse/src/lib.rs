@@ -323,7 +323,7 @@ pub async fn mount(
         .await??
     };
     let session = Session::new(
-        conn,
+        conn.clone(),
         bridge.clone(),
         rt,
         stop_r.clone(),
@@ -338,6 +338,7 @@ pub async fn mount(
             stop_w,
             thread: None,
             bridge,
+            conn,
         }),
     };
     let thread = std::thread::Builder::new()
@@ -381,6 +382,7 @@ struct Inner {
     stop_w: OwnedFd,
     thread: Option<JoinHandle<()>>,
     bridge: Arc<Bridge>,
+    conn: Arc<Conn>,
 }
 
 impl MountHandle {
@@ -395,6 +397,23 @@ impl MountHandle {
     /// diagnostics, and tests that memory stays bounded.
     pub fn held(&self) -> (usize, usize) {
         self.inner.as_ref().map_or((0, 0), |i| i.bridge.counts())
+    }
+
+    /// Makes the kernel forget what it looked up at `path` (relative to the mount's root),
+    /// after a change there that did not come through the mount: a Linux mount taken
+    /// away from it, which had hidden the entry the kernel keeps for its entry timeout.
+    /// Mounts still beneath that place are detached by the kernel. Not from a request's
+    /// handler.
+    pub fn forget(&self, path: &Path) {
+        let Some(inner) = &self.inner else { return };
+        inner.bridge.forget_listings();
+        let names: Vec<&str> = path.iter().filter_map(|n| n.to_str()).collect();
+        let Some((name, dir)) = names.split_last() else {
+            return;
+        };
+        if let Some(parent) = inner.bridge.known(dir) {
+            let _ = inner.conn.inval_entry(parent, name);
+        }
     }
 
     /// Unmounts: detaches the mount (if it is still ours), stops serving, cancels what is

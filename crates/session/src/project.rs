@@ -26,10 +26,19 @@ pub type FuseMounter = Arc<
 /// A Linux mount this session made.
 enum Made {
     Bind,
-    Fuse(#[allow(dead_code)] Box<dyn Any + Send>),
-    /// A bind from the FUSE connection the session's first mount points share; the
-    /// connection ends with the last of them.
-    Shared(#[allow(dead_code)] Arc<std::sync::Mutex<Box<dyn Any + Send>>>),
+    /// A FUSE mount serving the name space's subtree there.
+    Fuse(Handle),
+    /// A bind from the FUSE connection the session's first mount points share, which
+    /// serves the whole name space; the connection ends with the last of them.
+    Shared(Handle),
+}
+
+/// A FUSE mount's handle (`ninefold_fuse::MountHandle`, from the mounter): dropping the
+/// last reference unmounts.
+type Handle = Arc<std::sync::Mutex<Box<dyn Any + Send>>>;
+
+fn handle(h: Box<dyn Any + Send>) -> Handle {
+    Arc::new(std::sync::Mutex::new(h))
 }
 
 /// The session's name space and the Linux mounts that show it.
@@ -112,7 +121,7 @@ impl Projector {
         for (at, r) in done {
             match r {
                 Ok(handle) => {
-                    self.made.insert(at, Made::Fuse(handle));
+                    self.made.insert(at, Made::Fuse(self::handle(handle)));
                 }
                 Err(e) => {
                     first_error.get_or_insert_with(|| {
@@ -134,7 +143,7 @@ impl Projector {
         let handle = (self.fuse)(root, scratch.to_path_buf())
             .await
             .map_err(|e| Error::new(format!("FUSE mount on {}: {e}", scratch.display())))?;
-        let shared = Arc::new(std::sync::Mutex::new(handle));
+        let shared = self::handle(handle);
         // Binding looks the names up through the new mount (see `served`).
         let scratch = scratch.to_path_buf();
         let targets: Vec<PathBuf> = points.into_iter().map(|(at, _)| at).collect();
@@ -258,8 +267,41 @@ impl Projector {
         let handle = (self.fuse)(self.subtree(old), at.clone())
             .await
             .map_err(|e| Error::new(format!("FUSE mount on {}: {e}", at.display())))?;
-        self.made.insert(at, Made::Fuse(handle));
+        self.made.insert(at, Made::Fuse(self::handle(handle)));
         Ok(())
+    }
+
+    /// After the Linux mount at `at` went away: the FUSE mount it lay beneath forgets what
+    /// it looked up there. The mount had hidden that entry, and the kernel would go on
+    /// showing it — what the name space had there before the mount, or what the
+    /// mount's own bind looked up — for its entry timeout.
+    async fn uncover(&self, at: &Path) {
+        let beneath = self
+            .made
+            .iter()
+            .filter(|(p, _)| at.starts_with(p) && at != p.as_path())
+            .filter_map(|(p, m)| match m {
+                // A FUSE mount's root is the name space's there; a shared one's is `/`.
+                Made::Fuse(h) => Some((p.as_os_str().len(), h.clone(), at.strip_prefix(p))),
+                Made::Shared(h) => Some((p.as_os_str().len(), h.clone(), at.strip_prefix("/"))),
+                Made::Bind => None,
+            })
+            .max_by_key(|(len, ..)| *len);
+        let Some((_, h, Ok(rel))) = beneath else {
+            return;
+        };
+        let rel = rel.to_path_buf();
+        // The kernel takes the directory's lock, which a request we serve may hold.
+        let r = served(move || {
+            let h = h.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(m) = h.downcast_ref::<ninefold_fuse::MountHandle>() {
+                m.forget(&rel);
+            }
+        })
+        .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "forgetting a FUSE entry");
+        }
     }
 
     /// The name space's subtree at `old`, as a FUSE mount there serves it.
@@ -285,6 +327,7 @@ impl Projector {
         // showing the old directory.
         if let Some(m) = self.made.remove(&at) {
             drop_mount(at.clone(), m).await;
+            self.uncover(&at).await;
         }
         let members = self.ns.members_at(&old.to_string()).await?;
         let Some(members) = members else {
@@ -327,7 +370,7 @@ async fn drop_mount(at: PathBuf, m: Made) {
         };
         match m {
             Made::Bind => detach(),
-            Made::Fuse(handle) => drop(handle),
+            Made::Fuse(h) => drop(h),
             Made::Shared(connection) => {
                 detach();
                 drop(connection);
