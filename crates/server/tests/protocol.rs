@@ -170,6 +170,16 @@ impl Raw {
         c
     }
 
+    /// Sends Topen (OREAD) of `fid` under tag `open` and a Tread of it under `read`,
+    /// without waiting.
+    async fn send_open_and_read(&mut self, fid: u32, open: u16, read: u16) {
+        let mode = om::OREAD;
+        self.send(open, Tmsg::Open { fid, mode }).await;
+        let count = 10;
+        let offset = 0;
+        self.send(read, Tmsg::Read { fid, offset, count }).await;
+    }
+
     /// Walks fid 0 to `name` as `fid`, without opening it.
     async fn walk_to(&mut self, fid: u32, name: &str) {
         let walk = Tmsg::Walk {
@@ -651,20 +661,7 @@ async fn pipelined_requests_on_a_fid_wait_for_the_one_that_opens_it() {
         wnames: vec!["count".into()],
     };
     c.send(10, walk).await;
-    c.send(
-        11,
-        Tmsg::Open {
-            fid: 1,
-            mode: om::OREAD,
-        },
-    )
-    .await;
-    let read = Tmsg::Read {
-        fid: 1,
-        offset: 0,
-        count: 10,
-    };
-    c.send(12, read).await;
+    c.send_open_and_read(1, 11, 12).await;
     c.send(13, Tmsg::Clunk { fid: 1 }).await;
     // A request on another fid is not held up by the slow open.
     c.send(14, Tmsg::Stat { fid: 0 }).await;
@@ -690,20 +687,7 @@ async fn a_flushed_open_lets_what_waited_for_it_go_on() {
     let fx = fixture();
     let mut c = Raw::session(SlowOpens(fx.tree.clone())).await;
     c.walk_to(1, "count").await;
-    c.send(
-        11,
-        Tmsg::Open {
-            fid: 1,
-            mode: om::OREAD,
-        },
-    )
-    .await;
-    let read = Tmsg::Read {
-        fid: 1,
-        offset: 0,
-        count: 10,
-    };
-    c.send(12, read).await;
+    c.send_open_and_read(1, 11, 12).await;
     c.send(13, Tmsg::Flush { oldtag: 11 }).await;
     // The open never happened, so the read that waited for it is refused (its reply and
     // Rflush may come in either order).

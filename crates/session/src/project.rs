@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use ninefold_fs::{Error, Result, Tree};
 use ninefold_ns::{Connector, Namespace, NsPath, NsTree, Op, Order, Source};
-use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::mount::{MntFlags, umount2};
 
 /// What a FUSE mount gives back: a value that unmounts when dropped.
 pub type FuseMount = std::io::Result<Box<dyn Any + Send>>;
@@ -152,14 +152,7 @@ impl Projector {
                 .into_iter()
                 .map(|at| {
                     let from = scratch.join(at.strip_prefix("/").unwrap_or(&at));
-                    let r = mount(
-                        Some(&from),
-                        &at,
-                        None::<&str>,
-                        MsFlags::MS_BIND,
-                        None::<&str>,
-                    )
-                    .map_err(|e| {
+                    let r = crate::root::bind(&from, &at).map_err(|e| {
                         Error::new(format!("bind {} {}: {e}", from.display(), at.display()))
                     });
                     (at, r)
@@ -343,14 +336,9 @@ impl Projector {
         if let Some(src) = host_bind {
             let to = at.clone();
             served(move || {
-                mount(
-                    Some(&src),
-                    &to,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                )
-                .map_err(|e| Error::new(format!("bind {} {}: {e}", src.display(), to.display())))
+                crate::root::bind(&src, &to).map_err(|e| {
+                    Error::new(format!("bind {} {}: {e}", src.display(), to.display()))
+                })
             })
             .await??;
             self.made.insert(at, Made::Bind);

@@ -27,6 +27,17 @@ enum Kind {
     Link(PathBuf),
 }
 
+/// Binds `from` on `to` with what is mounted beneath it (MS_BIND | MS_REC).
+pub fn bind(from: &Path, to: &Path) -> nix::Result<()> {
+    mount(
+        Some(from),
+        to,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+}
+
 /// Mounts a tmpfs of this mount namespace's own on `dir`.
 pub fn private_tmpfs(dir: &Path) -> Result<(), SetupError> {
     mount(
@@ -90,28 +101,14 @@ pub fn build(plan9: &Path) -> Result<(), SetupError> {
             Kind::File => std::fs::File::create(&to).map(drop),
         };
         made.map_err(|e| fail(to.display().to_string(), e))?;
-        mount(
-            Some(&from),
-            &to,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| fail(format!("binding {}", to.display()), e))?;
+        bind(&from, &to).map_err(|e| fail(format!("binding {}", to.display()), e))?;
     }
     for (name, from) in &extra {
         let to = Path::new("/").join(name);
         std::fs::create_dir(&to).map_err(|e| fail(to.display().to_string(), e))?;
         // `plan9` is a path of the old root, now under it.
         let from = old.join(from.strip_prefix("/").unwrap_or(from));
-        mount(
-            Some(&from),
-            &to,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| fail(format!("binding {}", to.display()), e))?;
+        bind(&from, &to).map_err(|e| fail(format!("binding {}", to.display()), e))?;
     }
     umount2(&old, MntFlags::MNT_DETACH).map_err(|e| fail("detaching the old root", e))?;
     let _ = std::fs::remove_dir(&old);
