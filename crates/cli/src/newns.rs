@@ -68,7 +68,9 @@ pub fn prepare(a: &Args) -> Result<Prepared> {
     // Opened before / moves: the name space reaches the host's files through it.
     let host: Arc<dyn Tree> =
         Arc::new(HostTree::new(std::path::Path::new("/"), false).context("cannot open /")?);
-    let plan9_dir = socket_dir()?.join(format!("root.{}", std::process::id()));
+    let dir = socket_dir()?;
+    sweep(&dir);
+    let plan9_dir = dir.join(format!("root.{}", std::process::id()));
     std::fs::create_dir_all(&plan9_dir)
         .with_context(|| format!("cannot make {}", plan9_dir.display()))?;
     setup::enter()?;
@@ -112,6 +114,59 @@ fn prepare_nested(parent: &std::path::Path, extra: Option<String>) -> Result<Pre
         plan9_dir,
         extra,
     })
+}
+
+/// Removes what sessions that were killed (SIGKILL, or before they could clean up) left in
+/// the runtime directory: a control socket nobody listens on, with its session's
+/// directory, and session directories without a socket that are over a minute old (a
+/// session makes its directory a few milliseconds before its socket). A live session's
+/// socket answers, wherever its process is; its directory is left alone.
+fn sweep(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    let old = |p: &std::path::Path| {
+        std::fs::symlink_metadata(p)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(60))
+    };
+    for name in &names {
+        if let Some(pid) = name.strip_prefix("ns.") {
+            let sock = dir.join(name);
+            let dead = matches!(
+                std::os::unix::net::UnixStream::connect(&sock),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+            );
+            if dead {
+                let _ = std::fs::remove_file(&sock);
+                remove_empty_tree(&dir.join(format!("root.{pid}")));
+            }
+        } else if let Some(pid) = name.strip_prefix("root.") {
+            let path = dir.join(name);
+            if !names.iter().any(|n| *n == format!("ns.{pid}")) && old(&path) {
+                remove_empty_tree(&path);
+            }
+        }
+    }
+}
+
+/// Removes `dir` and the directories in it, bottom up, as far as they are empty: never a
+/// file, never a directory with one in it. (Sessions before this one left their mount
+/// points on the host.)
+fn remove_empty_tree(dir: &std::path::Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 /// The directory for the control socket: the user's runtime directory, or one in /tmp
@@ -202,23 +257,7 @@ pub async fn run(a: Args, p: Prepared, fuse: FuseMounter) -> Result<()> {
         Some((p, rest)) => (p.clone(), rest.to_vec()),
         None => (shell, Vec::new()),
     };
-    // The terminal's interrupt and quit go to the command; the session outlives them.
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-    let mut quit = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::quit())?;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = quit.recv() => {}
-            }
-        }
-    });
-    let status = tokio::process::Command::new(&prog)
-        .args(&args)
-        .env(ENV, &sock)
-        .status()
-        .await
-        .with_context(|| format!("cannot run {prog}"));
+    let (status, ended) = run_command(&prog, &args, &sock).await;
     let status = match status {
         Ok(s) => s,
         Err(e) => {
@@ -229,7 +268,9 @@ pub async fn run(a: Args, p: Prepared, fuse: FuseMounter) -> Result<()> {
             return Err(e);
         }
     };
-    end::wait_for_the_rest().await;
+    if !ended {
+        end::wait_for_the_rest().await;
+    }
     let _ = std::fs::remove_file(&sock);
     if !nested {
         remove_plan9_dir(&p.plan9_dir);
@@ -243,6 +284,57 @@ pub async fn run(a: Args, p: Prepared, fuse: FuseMounter) -> Result<()> {
         Ok(())
     } else {
         Err(Exit(u8::try_from(code).unwrap_or(1)).into())
+    }
+}
+
+/// Runs the session's command; the bool says whether the session was told to end. The
+/// terminal's interrupt and quit go to the command (the session outlives them). A SIGTERM
+/// or SIGHUP to the session is passed on to the command, and the session ends when the
+/// command exits, without waiting for its other processes. (It used to die at once,
+/// leaving its control socket and directory behind.)
+async fn run_command(
+    prog: &str,
+    args: &[String],
+    sock: &std::path::Path,
+) -> (Result<std::process::ExitStatus>, bool) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let signals = (|| {
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::quit())?,
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::hangup())?,
+        ))
+    })();
+    let (mut int, mut quit, mut term, mut hup) = match signals {
+        Ok(s) => s,
+        Err(e) => return (Err(e.into()), false),
+    };
+    let child = tokio::process::Command::new(prog)
+        .args(args)
+        .env(ENV, sock)
+        .spawn()
+        .with_context(|| format!("cannot run {prog}"));
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return (Err(e), false),
+    };
+    let pid = child.id().and_then(|p| i32::try_from(p).ok());
+    let mut ended = false;
+    loop {
+        let sig = tokio::select! {
+            status = child.wait() => {
+                return (status.with_context(|| format!("waiting for {prog}")), ended);
+            }
+            _ = int.recv() => continue,
+            _ = quit.recv() => continue,
+            _ = term.recv() => nix::sys::signal::Signal::SIGTERM,
+            _ = hup.recv() => nix::sys::signal::Signal::SIGHUP,
+        };
+        ended = true;
+        if let Some(pid) = pid {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+        }
     }
 }
 

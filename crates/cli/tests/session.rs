@@ -535,3 +535,83 @@ ls /mnt/term | wc -l
     // entry timeout, what the mount had hidden).
     assert_eq!(out, "hi\n1\ndata\ndata1\n0\n");
 }
+
+/// A SIGTERM to the session goes to its command, and the session then ends as usual,
+/// leaving nothing behind.
+#[test]
+fn sigterm_ends_the_session_through_its_command() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = dir.path().join("run");
+    std::fs::create_dir(&runtime).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["newns", "--", "bash", "-c", "echo started >&2; sleep 30"])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .current_dir(dir.path());
+    let mut s = common::Bg::start(cmd);
+    s.wait_for("started", Duration::from_secs(20));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(s.pid() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session outlived SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(128 + 15), "{status:?}");
+    let left: Vec<_> = std::fs::read_dir(runtime.join("ninefold"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// What killed sessions left in the runtime directory is swept by the next one: a socket
+/// nobody listens on with its directory, and an old directory without a socket. A young
+/// directory without a socket (a session starting) is left alone.
+#[test]
+fn a_new_session_sweeps_what_killed_ones_left() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = dir.path().join("run");
+    let own = runtime.join("ninefold");
+    std::fs::create_dir_all(&own).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // A dead session: its socket (no longer listened on) and its old-style directory.
+    drop(std::os::unix::net::UnixListener::bind(own.join("ns.999999999")).unwrap());
+    std::fs::create_dir_all(own.join("root.999999999/net")).unwrap();
+    // One killed before it made its socket, two minutes ago.
+    std::fs::create_dir(own.join("root.888888888")).unwrap();
+    let two_minutes_ago = std::time::SystemTime::now() - Duration::from_secs(120);
+    std::fs::File::open(own.join("root.888888888"))
+        .unwrap()
+        .set_modified(two_minutes_ago)
+        .unwrap();
+    // One starting now.
+    std::fs::create_dir(own.join("root.777777777")).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["newns", "--", "true"])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .current_dir(dir.path());
+    let out = common::run_bounded(cmd, b"", Duration::from_secs(60));
+    assert!(out.status.success(), "{out:?}");
+    let mut left: Vec<_> = std::fs::read_dir(&own)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["root.777777777"]);
+}
