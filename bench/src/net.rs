@@ -642,7 +642,7 @@ fn dial_rows(
         ),
         Row::new(
             "through /net: `dial tcp!127.0.0.1!PORT` (numeric: no cs; clone, connect, data) + \
-             `Conn::close` (both clunks at once), one at a time",
+             `Conn::close` (both clunks sent, their answers not waited for), one at a time",
             "",
             Kind::Rate(n),
         ),
@@ -703,8 +703,8 @@ fn dial_rows(
 }
 
 /// `dial-steps NET tcp!HOST!PORT DIALS`: where a dial through a served /net spends its time,
-/// against an exportfs and a sink started by hand. Times `dial` + `Conn::close` and
-/// `dial` + drop (the clunks left to the background), then each step of a dial done by
+/// against an exportfs and a sink started by hand. Times `dial` + `Conn::close_and_wait`
+/// and `dial` + drop (the clunks left to the background), then each step of a dial done by
 /// hand as `dial` does it: walk and open `tcp/clone`; the connect with the number's read
 /// sent together; walk and open data; both clunks at once; and for comparison a Tstat
 /// (one plain round trip) and the connect alone. Prints µs per dial.
@@ -736,9 +736,12 @@ pub fn dial_steps(net: &str, target: &str, dials: usize) -> Result<()> {
         };
         let start = Instant::now();
         for _ in 0..dials {
-            dial(&root, &target).await?.close().await;
+            dial(&root, &target).await?.close_and_wait().await;
         }
-        println!("dial + Conn::close: {:.1} µs", per(start.elapsed()));
+        println!(
+            "dial + Conn::close_and_wait: {:.1} µs",
+            per(start.elapsed())
+        );
         let start = Instant::now();
         for _ in 0..dials {
             drop(dial(&root, &target).await?);

@@ -93,7 +93,7 @@ pub async fn run(a: Args) -> Result<()> {
         }
         }
     };
-    conn.close().await;
+    conn.close_and_wait().await;
     result
 }
 

@@ -107,7 +107,7 @@ async fn serve_call(root: &NodeRef, c: Conn, cmd: &[String]) -> Result<()> {
         Ok(child) => child,
         Err(e) => {
             let _ = c.hangup().await;
-            c.close().await;
+            c.close_and_wait().await;
             return Err(e).with_context(|| format!("cannot run {prog}"));
         }
     };
@@ -165,7 +165,7 @@ async fn serve_call(root: &NodeRef, c: Conn, cmd: &[String]) -> Result<()> {
             () = &mut to_cmd => from_cmd.await,
         }
     };
-    c.close().await;
+    c.close_and_wait().await;
     let status = status.context("wait")?;
     tracing::info!(%status, "call ended");
     Ok(())

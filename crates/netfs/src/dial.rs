@@ -30,7 +30,8 @@
 //!     connect succeeded; here the data fid may exist a moment earlier, and is clunked
 //!     with ctl if the connect fails.
 //!   - cs's fid is released by dropping it (a remote fid is clunked in the background),
-//!     not by waiting for Rclunk; [`Conn::close`] sends both of its clunks at once.
+//!     not by waiting for Rclunk; [`Conn::close`] sends both of its clunks at once and
+//!     does not wait for their answers either.
 //! - **No cs**: when walking to or opening `cs` fails with "does not exist" (or lib9p's
 //!   "not found"), the address is used untranslated: `proto!rest` → `proto/clone`,
 //!   `connect rest`. Any other failure (`permission denied`, a hung-up connection) is
@@ -109,9 +110,16 @@ impl Conn {
         write_str(&self.ctl, "close").await
     }
 
-    /// Clunks data and ctl now rather than when the last reference is dropped: both
-    /// clunks go out at once, and this returns when both are done.
+    /// Clunks data and ctl now rather than when the last reference is dropped, without
+    /// waiting for the server's answers, as close(2) does not wait for the peer: both
+    /// clunks go out at once, on a task of their own, and the conversation is released
+    /// as soon as the tree has them. [`Conn::close_and_wait`] waits.
     pub async fn close(self) {
+        tokio::spawn(self.close_and_wait());
+    }
+
+    /// [`Conn::close`], returning once both clunks are done.
+    pub async fn close_and_wait(self) {
         tokio::join!(self.data.clunk(), self.ctl.clunk());
     }
 }

@@ -367,7 +367,7 @@ async fn a_numeric_dial_does_not_ask_cs(via: Via) {
             format!("127.0.0.1!{port}\n")
         );
         spy.take();
-        bounded(c.close()).await;
+        bounded(c.close_and_wait()).await;
         assert_eq!(
             sorted(spy.take()),
             ["clunk tcp/0/data", "clunk tcp/clone"],
@@ -388,7 +388,17 @@ async fn a_numeric_dial_does_not_ask_cs(via: Via) {
             "write tcp/clone",
         ]
     );
+    // close does not wait for the clunks, but they follow.
     c.close().await;
+    let mut seen = Vec::new();
+    for _ in 0..500 {
+        seen.extend(spy.take());
+        if seen.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(sorted(seen), ["clunk tcp/0/data", "clunk tcp/clone"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
