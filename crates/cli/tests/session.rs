@@ -458,6 +458,27 @@ cat /mnt/term/hello
     }
 }
 
+/// `newns -- ARGS` with its own runtime directory `runtime` (XDG_RUNTIME_DIR).
+fn newns_in(runtime: &Path, dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("newns")
+        .arg("--")
+        .args(args)
+        .env("XDG_RUNTIME_DIR", runtime)
+        .current_dir(dir);
+    cmd
+}
+
+/// What is in the sessions' directory of `runtime`, sorted.
+fn left_in(runtime: &Path) -> Vec<String> {
+    let mut left: Vec<String> = std::fs::read_dir(runtime.join("ninefold"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    left
+}
+
 /// A session leaves nothing behind in its runtime directory: not its control socket, not
 /// the directory its mount points were made in (each session used to leave one).
 #[test]
@@ -468,24 +489,13 @@ fn a_session_leaves_its_runtime_directory_empty() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = dir.path().join("run");
     std::fs::create_dir(&runtime).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "newns",
-        "--",
-        "bash",
-        "-euc",
-        "ls $XDG_RUNTIME_DIR/ninefold",
-    ])
-    .env("XDG_RUNTIME_DIR", &runtime)
-    .current_dir(dir.path());
+    let script = "ls $XDG_RUNTIME_DIR/ninefold";
+    let cmd = newns_in(&runtime, dir.path(), &["bash", "-euc", script]);
     let out = common::run_bounded(cmd, b"", Duration::from_secs(60));
     assert!(out.status.success(), "{out:?}");
     let during = String::from_utf8(out.stdout).unwrap();
     assert!(during.contains("root."), "{during}");
-    let left: Vec<_> = std::fs::read_dir(runtime.join("ninefold"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let left = left_in(&runtime);
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -546,11 +556,8 @@ fn sigterm_ends_the_session_through_its_command() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = dir.path().join("run");
     std::fs::create_dir(&runtime).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["newns", "--", "bash", "-c", "echo started >&2; sleep 30"])
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .current_dir(dir.path());
-    let mut s = common::Bg::start(cmd);
+    let script = "echo started >&2; sleep 30";
+    let mut s = common::Bg::start(newns_in(&runtime, dir.path(), &["bash", "-c", script]));
     s.wait_for("started", Duration::from_secs(20));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(s.pid() as i32),
@@ -569,10 +576,7 @@ fn sigterm_ends_the_session_through_its_command() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(128 + 15), "{status:?}");
-    let left: Vec<_> = std::fs::read_dir(runtime.join("ninefold"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let left = left_in(&runtime);
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -602,16 +606,8 @@ fn a_new_session_sweeps_what_killed_ones_left() {
         .unwrap();
     // One starting now.
     std::fs::create_dir(own.join("root.777777777")).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["newns", "--", "true"])
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .current_dir(dir.path());
+    let cmd = newns_in(&runtime, dir.path(), &["true"]);
     let out = common::run_bounded(cmd, b"", Duration::from_secs(60));
     assert!(out.status.success(), "{out:?}");
-    let mut left: Vec<_> = std::fs::read_dir(&own)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    left.sort();
-    assert_eq!(left, ["root.777777777"]);
+    assert_eq!(left_in(&runtime), ["root.777777777"]);
 }
