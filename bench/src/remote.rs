@@ -409,33 +409,14 @@ impl Imported {
             .attach("bench", "")
             .await
             .with_context(|| format!("attach over {what}"))?;
-        let net = if has(&root, "tcp").await {
-            root
-        } else {
-            let w = root.walk(&["net".to_owned()]).await?;
-            let net = w
-                .node
-                .with_context(|| format!("the tree served over {what} has no tcp and no net"))?;
-            ensure!(has(&net, "tcp").await, "net served over {what} has no tcp");
-            root.clunk().await;
-            net
-        };
+        let net = ninefold_netfs::dial::find_net(root)
+            .await
+            .with_context(|| format!("the tree served over {what} has no tcp, nor a net with"))?;
         Ok(Imported {
             _client: client,
             net,
             _child: child,
         })
-    }
-}
-
-/// Whether directory `n` has an entry `name`.
-async fn has(n: &NodeRef, name: &str) -> bool {
-    match n.walk(&[name.to_owned()]).await {
-        Ok(ninefold_fs::Walked { node: Some(x), .. }) => {
-            x.clunk().await;
-            true
-        }
-        _ => false,
     }
 }
 

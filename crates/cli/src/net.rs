@@ -74,33 +74,11 @@ pub async fn open(net: Option<&str>) -> Result<Net> {
     })
 }
 
-/// Whether directory `n` has an entry `name`.
-async fn has(n: &NodeRef, name: &str) -> bool {
-    match n.walk(&[name.to_owned()]).await {
-        Ok(ninefold_fs::Walked { node: Some(x), .. }) => {
-            x.clunk().await;
-            true
-        }
-        _ => false,
-    }
-}
-
-/// `root` if it is a /net (it has `tcp`), else its `net` directory if that is one.
+/// `root` if it is a /net, else its `net` directory if that is one.
 async fn net_dir(root: NodeRef, name: &str) -> Result<NodeRef> {
-    if has(&root, "tcp").await {
-        return Ok(root);
-    }
-    if let Ok(w) = root.walk(&["net".to_owned()]).await
-        && let Some(net) = w.node
-    {
-        if has(&net, "tcp").await {
-            root.clunk().await;
-            return Ok(net);
-        }
-        net.clunk().await;
-    }
-    root.clunk().await;
-    anyhow::bail!("{name} is not a network: it has no tcp, and no /net that has")
+    ninefold_netfs::dial::find_net(root).await.ok_or_else(|| {
+        anyhow::anyhow!("{name} is not a network: it has no tcp, and no /net that has")
+    })
 }
 
 /// Sends our FIN with [`Conn::close_write`] (`close` on ctl, 9front's graceful close; the

@@ -253,10 +253,12 @@ impl Default for MountOptions {
     }
 }
 
-/// Runs `f`, which looks a path up, on a blocking thread our mounts serve: the mount point
-/// may lie beneath one of them (a mount on /mnt/term under a FUSE /mnt), and they refuse
-/// the runtime's own threads.
-async fn looked_up<T: Send + 'static>(
+/// Runs `f` — mount(2), umount2(2), anything that looks a path up — on a thread of the
+/// blocking pool that this process's mounts serve ([`serving_own_thread`]). A path beneath
+/// one of them (a mount on /mnt/term under a FUSE /mnt) is looked up through it, and a
+/// mount made with `refuse_own_process` refuses the runtime's threads: from one of those
+/// the call fails with EDEADLK.
+pub async fn served_blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> std::io::Result<T> {
     tokio::task::spawn_blocking(move || serving_own_thread(f))
@@ -284,7 +286,7 @@ pub async fn mount(
     signals::open_proc();
     let mountpoint = {
         let m = mountpoint.to_path_buf();
-        looked_up(move || std::fs::canonicalize(m)).await??
+        served_blocking(move || std::fs::canonicalize(m)).await??
     };
     let root = tree
         .attach(uname, aname)
@@ -316,7 +318,7 @@ pub async fn mount(
             cfg.uid,
             cfg.gid,
         );
-        looked_up(move || {
+        served_blocking(move || {
             mnt::mount(&conn, &at, &opts, uid, gid)?;
             Ok::<_, std::io::Error>(mnt::ident(&at))
         })

@@ -185,6 +185,37 @@ pub async fn dial(net: &NodeRef, addr: &str) -> Result<Conn> {
     }
 }
 
+/// The network directory of a tree: its root if that is one (it has `tcp`, as what
+/// `exportfs -r '#I'` serves), else its `net` if that is one (a whole name space, as
+/// `exportfs --stdio` serves). What is not returned is clunked.
+pub async fn find_net(root: NodeRef) -> Option<NodeRef> {
+    if has(&root, "tcp").await {
+        return Some(root);
+    }
+    if let Ok(w) = root.walk(&["net".to_owned()]).await
+        && let Some(net) = w.node
+    {
+        if has(&net, "tcp").await {
+            root.clunk().await;
+            return Some(net);
+        }
+        net.clunk().await;
+    }
+    root.clunk().await;
+    None
+}
+
+/// Whether directory `n` has an entry `name`.
+async fn has(n: &NodeRef, name: &str) -> bool {
+    match n.walk(&[name.to_owned()]).await {
+        Ok(ninefold_fs::Walked { node: Some(x), .. }) => {
+            x.clunk().await;
+            true
+        }
+        _ => false,
+    }
+}
+
 /// announce(2): announces `addr` (`tcp!*!564`, `tcp!127.0.0.1!0` …) through `net`.
 pub async fn announce(net: &NodeRef, addr: &str) -> Result<Announced> {
     if !addr.contains('!') {

@@ -371,13 +371,10 @@ async fn drop_mount(at: PathBuf, m: Made) {
     }
 }
 
-/// Runs `f` — mount(2) and umount2(2) calls, which look their paths up — on a thread of
-/// the blocking pool that the session's own FUSE mounts serve. A path beneath one of them
-/// (a bind on /mnt/term, under /mnt) is looked up through it, and the mounts refuse the
-/// runtime's threads (they could wait for the very runtime they block): from one of those
-/// the mount failed with EDEADLK.
+/// [`ninefold_fuse::served_blocking`]: the session's mount calls may look paths up
+/// through its own FUSE mounts.
 async fn served<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(move || ninefold_fuse::serving_own_thread(f))
+    ninefold_fuse::served_blocking(f)
         .await
         .map_err(|e| Error::new(format!("mount thread: {e}")))
 }
